@@ -1,0 +1,119 @@
+"""Typed, frozen configuration.
+
+Only the CLI layer (:mod:`nbserver.cli`) reads argv, the environment and config files; everything
+else receives a :class:`ServerConfig`. Constructing one validates it and raises
+:class:`~nbserver.errors.ConfigError` with a message naming the bad field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["ServerConfig", "normalize_base_url"]
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def normalize_base_url(base_url: str) -> str:
+    """Return ``base_url`` with exactly one leading and one trailing slash (``"a/b"`` -> ``"/a/b/"``)."""
+    parts = [p for p in base_url.split("/") if p]
+    if any(p in (".", "..") for p in parts) or re.search(r"[\s?#%\\]", base_url):
+        raise ConfigError(f"base_url {base_url!r} must be a plain URL path")
+    return "/" + "".join(p + "/" for p in parts)
+
+
+def _random_token() -> str:
+    return secrets.token_hex(24)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server needs to know; the defaults are safe.
+
+    Attributes:
+        ip: interface to listen on.
+        port: first port to try; ``0`` lets the OS choose.
+        port_retries: how many following ports to try when ``port`` is taken.
+        root_dir: the directory whose contents are served; nothing outside it is reachable.
+        base_url: URL prefix of every route, normalised to ``/prefix/``.
+        token: the shared secret; ``""`` disables token authentication. The default is random.
+        password_hash: an argon2 hash (``argon2:$argon2id$...``) enabling the ``/login`` password form.
+        username: the name reported by ``/api/me`` for the (single) authenticated user.
+        allow_origin: origins (``scheme://host[:port]``) allowed for CORS and cookie-authenticated
+            websockets, or ``("*",)``.
+        allow_remote_access: when False and ``ip`` is a loopback address, requests whose ``Host``
+            is not local are refused (DNS-rebinding protection).
+        cookie_secret: key for signed cookies; ``None`` means the one persisted in ``runtime_dir``.
+        cookie_max_age_days: lifetime of the login cookie.
+        max_body_size: largest request body accepted; larger ones get 413.
+        runtime_dir: where the runtime info file and cookie secret live; ``None`` is Jupyter's
+            runtime directory.
+        allow_hidden: whether hidden files (dot files) are served.
+        log_level: level name for the ``nbserver`` loggers.
+        open_browser: open a browser at start-up; ``None`` opens one only when there is a display.
+    """
+
+    ip: str = "127.0.0.1"
+    port: int = 8888
+    port_retries: int = 50
+    root_dir: Path = field(default_factory=Path.cwd)
+    base_url: str = "/"
+    token: str = field(default_factory=_random_token, repr=False)
+    password_hash: str | None = field(default=None, repr=False)
+    username: str = "user"
+    allow_origin: tuple[str, ...] = ()
+    allow_remote_access: bool = False
+    cookie_secret: bytes | None = field(default=None, repr=False)
+    cookie_max_age_days: float = 14.0
+    max_body_size: int = 512 * 1024 * 1024
+    runtime_dir: Path | None = None
+    allow_hidden: bool = False
+    log_level: str = "INFO"
+    open_browser: bool | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise through the back door, once
+        set_(self, "base_url", normalize_base_url(self.base_url))
+        set_(self, "root_dir", Path(os.path.realpath(os.fspath(self.root_dir))))
+        if self.runtime_dir is not None:
+            set_(self, "runtime_dir", Path(self.runtime_dir))
+        set_(self, "allow_origin", tuple(self.allow_origin))
+        set_(self, "log_level", str(self.log_level).upper())
+        if not self.root_dir.is_dir():
+            raise ConfigError(f"root_dir {str(self.root_dir)!r} is not a directory")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is not between 0 and 65535")
+        if self.port_retries < 0:
+            raise ConfigError("port_retries must be >= 0")
+        if self.max_body_size <= 0:
+            raise ConfigError("max_body_size must be positive")
+        if self.cookie_max_age_days <= 0:
+            raise ConfigError("cookie_max_age_days must be positive")
+        if self.log_level not in _LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+        if self.password_hash is not None and not self.password_hash.startswith(
+            ("argon2:", "$argon2", "sha1:", "sha256:", "sha512:")
+        ):
+            raise ConfigError("password_hash is not a hash: run `python -m nbserver password`")
+        for origin in self.allow_origin:
+            if origin != "*" and not re.fullmatch(r"[a-zA-Z][\w+.-]*://[^/\s]+", origin):
+                raise ConfigError(f"allow_origin entry {origin!r} is not scheme://host[:port]")
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.token) or self.password_hash is not None
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))

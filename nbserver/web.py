@@ -1,0 +1,327 @@
+"""The web layer's one base handler: authentication, Origin/XSRF policy, body limits, errors.
+
+Request flow (``prepare``), the same for every route:
+
+1. Host check (DNS rebinding) when listening on loopback.
+2. ``OPTIONS`` stops here: CORS preflights are public and answered by :meth:`BaseHandler.options`.
+3. Identity from token header, ``?token=``, or login cookie (:mod:`nbserver.auth.identity`).
+   A route that needs a user and has none: API routes answer 403 JSON, pages redirect to
+   ``/login?next=...``. The log line says which check failed.
+4. Cookie-authenticated requests: a foreign ``Origin`` is refused, and unsafe methods need the
+   ``_xsrf`` cookie echoed in ``X-XSRFToken``. Token-authenticated requests need neither.
+5. A declared ``Content-Length`` over ``max_body_size`` is refused with 413 before the body is read.
+
+Errors: handlers and managers raise :class:`~nbserver.errors.NBServerError`; :meth:`write_error`
+is the single place that turns any exception into ``{"message", "reason"}`` (or, for pages, a
+small HTML page). 4xx are logged as warnings without a traceback, 5xx with one.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import re
+from html import escape
+from http.client import responses as http_responses
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from tornado.web import HTTPError, RequestHandler, stream_request_body
+
+from .auth.identity import AuthResult, Identity, Via
+from .auth.policy import host_is_local, is_loopback, origin_allowed
+from .context import ServerContext
+from .errors import BadRequest, Forbidden, NBServerError, PayloadTooLarge
+
+__all__ = [
+    "APIHandler",
+    "Access",
+    "BaseHandler",
+    "PageHandler",
+    "authenticate_request",
+    "log_request",
+]
+
+access_log = logging.getLogger("nbserver.access")
+app_log = logging.getLogger("nbserver.app")
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SECRET_PARAMS = re.compile(r"((?:^|[?&])(?:token|_xsrf|password)=)[^&#]*", re.IGNORECASE)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+class Access(enum.Enum):
+    """What a handler requires of a request. Every routed handler must declare one."""
+
+    USER = "user"  # an authenticated identity
+    PUBLIC = "public"  # anybody: login page, version, redirects
+
+
+def authenticate_request(handler: RequestHandler, ctx: ServerContext) -> AuthResult:
+    """Resolve the identity of a request; shared by HTTP handlers and websocket upgrades."""
+    return ctx.auth.authenticate(
+        authorization=handler.request.headers.get("Authorization"),
+        query_token=handler.get_query_argument("token", None),
+        cookie_name=ctx.cookie_name,
+        cookie=handler.get_cookie(ctx.cookie_name),
+    )
+
+
+def scrub_uri(uri: str) -> str:
+    """Hide secrets (``token``, ``_xsrf``, ``password``) in a URI before it is logged."""
+    return _SECRET_PARAMS.sub(r"\1[secret]", uri)
+
+
+def log_request(handler: RequestHandler) -> None:
+    """tornado ``log_function``: one access line; 2xx at debug, 3xx info, 4xx warning, 5xx error."""
+    status = handler.get_status()
+    if status < 300 or status == 304:
+        level = logging.DEBUG
+    elif status < 400:
+        level = logging.INFO
+    elif status < 500:
+        level = logging.WARNING
+    else:
+        level = logging.ERROR
+    if not access_log.isEnabledFor(level):
+        return
+    request = handler.request
+    access_log.log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        scrub_uri(request.uri or ""),
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
+
+
+@stream_request_body
+class BaseHandler(RequestHandler):
+    """Base of every nbserver HTTP handler. Subclasses set ``access``; see the module docstring."""
+
+    access: ClassVar[Access]
+    #: whether an authenticated request counts as user activity for ``/api/status``
+    track_activity: ClassVar[bool] = True
+    content_security_policy: ClassVar[str] = "frame-ancestors 'self'"
+
+    ctx: ServerContext
+    identity: Identity | None
+
+    def initialize(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.identity = None
+        self._body: list[bytes] = []
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", self.content_security_policy)
+
+    # -- request flow -------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        config = self.ctx.config
+        host = self.request.host or ""
+        if not config.allow_remote_access and is_loopback(config.ip) and not host_is_local(host):
+            raise Forbidden(f"Host {host!r} is not allowed: the server is local", reason="host")
+        if self.request.method == "OPTIONS":
+            return
+        access = getattr(type(self), "access", None)
+        if not isinstance(access, Access):  # undeclared means refused
+            raise Forbidden(f"{type(self).__name__} declares no access rule", reason="access")
+        result = authenticate_request(self, self.ctx)
+        self.identity = result.identity
+        if self.identity is None and access is Access.USER:
+            self.refuse_anonymous(result.failure or "no credential")
+            return
+        if self.identity is not None and self.identity.via is Via.COOKIE:
+            self.check_cookie_request()
+        self.set_cors_headers()
+        self.limit_body()
+        tracked = self.track_activity and self.get_query_argument("no_track_activity", None) is None
+        if self.identity is not None and tracked:
+            self.ctx.activity.touch()
+
+    def refuse_anonymous(self, failure: str) -> None:
+        """An anonymous request reached a route that needs a user. API routes: 403."""
+        raise Forbidden(f"Authentication required ({failure})", reason="auth")
+
+    def check_cookie_request(self) -> None:
+        """Origin and XSRF checks for a request that is authenticated by cookie alone."""
+        origin = self.request.headers.get("Origin")
+        if origin and not origin_allowed(origin, self.request.host or "", self.ctx.config.allow_origin):
+            raise Forbidden(f"Blocking cross-origin request from {origin}", reason="origin")
+        if self.request.method in UNSAFE_METHODS:
+            try:
+                self.check_xsrf_cookie()
+            except HTTPError as exc:
+                raise Forbidden(f"XSRF check failed: {exc.log_message}", reason="xsrf") from None
+
+    def set_cors_headers(self) -> None:
+        origin = self.request.headers.get("Origin")
+        if not origin:
+            return
+        allowed = self.ctx.config.allow_origin
+        if "*" in allowed:
+            self.set_header("Access-Control-Allow-Origin", "*")
+            return
+        explicit = origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in allowed}
+        token = self.identity is not None and self.identity.via is Via.TOKEN
+        if explicit or token:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.add_header("Vary", "Origin")
+        if explicit:
+            self.set_header("Access-Control-Allow-Credentials", "true")
+
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight: public, describes what the real request may carry."""
+        self.set_cors_headers()
+        self.set_header("Access-Control-Allow-Headers", "accept, content-type, authorization, x-xsrftoken")
+        self.set_header("Access-Control-Allow-Methods", "GET, PUT, POST, PATCH, DELETE, OPTIONS")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
+    # -- bodies ----------------------------------------------------------------------------------
+
+    def limit_body(self) -> None:
+        limit = self.ctx.config.max_body_size
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(
+                f"Request body of {declared} bytes exceeds the limit of {limit} bytes",
+                reason="too large",
+            )
+        if self.request.connection is not None and hasattr(self.request.connection, "set_max_body_size"):
+            self.request.connection.set_max_body_size(limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        """The request body (streamed in, so that the size limit applies before reading)."""
+        if len(self._body) > 1:
+            self._body[:] = [b"".join(self._body)]
+        return self._body[0] if self._body else b""
+
+    def json_body(self) -> Any:
+        """The body parsed as JSON; ``None`` for an empty body; 400 for anything unparsable."""
+        raw = self.body
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"Invalid JSON in body of request: {exc}", reason="bad json") from None
+
+    def write_json(self, model: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(model, separators=(",", ":")))
+
+    # -- errors ------------------------------------------------------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and isinstance(exc_info[1], NBServerError):
+            status_code = exc_info[1].status
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, NBServerError) and value.status < 500:
+            app_log.warning(
+                "%d %s %s: %s", value.status, self.request.method, self.request.path, value.message
+            )
+        elif isinstance(value, NBServerError):
+            app_log.error(
+                "%s %s: %s",
+                self.request.method,
+                self.request.path,
+                value.message,
+                exc_info=(typ, value, tb),
+            )
+        else:
+            super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The one place where an error becomes a response body."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        reason: str | None = None
+        if isinstance(exc, NBServerError):
+            message, reason = exc.message, exc.reason
+        elif isinstance(exc, HTTPError):
+            message = exc.log_message % exc.args if exc.log_message else self._reason
+        elif exc is not None:
+            message = "Unhandled error"
+        else:
+            message = self._reason
+        self.render_error(status_code, message, reason)
+
+    def render_error(self, status: int, message: str, reason: str | None) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"message": message, "reason": reason}))
+
+
+class APIHandler(BaseHandler):
+    """A JSON API handler: errors are JSON, anonymous requests get 403."""
+
+    content_security_policy = "frame-ancestors 'none'; default-src 'none'"
+
+    def compute_etag(self) -> None:
+        return None  # API clients do not revalidate; hashing every large model costs time
+
+
+class PageHandler(BaseHandler):
+    """An HTML page: anonymous visitors are sent to the login page; errors are small HTML pages.
+
+    A page opened with ``?token=`` trades the token for a login cookie and is redirected to the
+    same URL without it, so the token leaks into neither Referer headers nor history.
+    """
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self._finished or self.identity is None or self.identity.via is not Via.TOKEN:
+            return
+        if self.request.method in ("GET", "HEAD") and "token" in self.request.query_arguments:
+            self.set_login_cookie()
+            query = [
+                (k, v.decode("utf-8", "replace"))
+                for k, values in self.request.query_arguments.items()
+                if k != "token"
+                for v in values
+            ]
+            self.redirect(self.request.path + ("?" + urlencode(query) if query else ""))
+
+    def refuse_anonymous(self, failure: str) -> None:
+        if self.request.method not in ("GET", "HEAD"):
+            super().refuse_anonymous(failure)
+        login = self.ctx.config.base_url + "login?" + urlencode({"next": self.request.uri or "/"})
+        self.redirect(login)
+
+    def set_login_cookie(self) -> None:
+        ctx = self.ctx
+        self.set_cookie(
+            ctx.cookie_name,
+            ctx.auth.login_cookie(ctx.cookie_name),
+            path=ctx.config.base_url,
+            expires_days=ctx.config.cookie_max_age_days,
+            httponly=True,
+            samesite="Lax",
+            secure=self.request.protocol == "https",
+        )
+        self.xsrf_token  # noqa: B018 -- reading it sets the _xsrf cookie that the UI echoes
+
+    def render_error(self, status: int, message: str, reason: str | None) -> None:
+        phrase = http_responses.get(status, "Error")
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(
+            f"<!doctype html><meta charset=utf-8><title>{status} {escape(phrase)}</title>"
+            f"<h1>{status} {escape(phrase)}</h1><p>{escape(message)}</p>"
+        )
