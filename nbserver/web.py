@@ -7,8 +7,9 @@ Request flow (``prepare``), the same for every route:
 3. Identity from token header, ``?token=``, or login cookie (:mod:`nbserver.auth.identity`).
    A route that needs a user and has none: API routes answer 403 JSON, pages redirect to
    ``/login?next=...``. The log line says which check failed.
-4. Cookie-authenticated requests: a foreign ``Origin`` is refused, and unsafe methods need the
-   ``_xsrf`` cookie echoed in ``X-XSRFToken``. Token-authenticated requests need neither.
+4. Requests without a token (cookie-authenticated, or any when authentication is off): a foreign
+   ``Origin`` is refused, and unsafe methods need the ``_xsrf`` cookie echoed in ``X-XSRFToken``.
+   Token-authenticated requests need neither.
 5. A declared ``Content-Length`` over ``max_body_size`` is refused with 413 before the body is read.
 
 Errors: handlers and managers raise :class:`~nbserver.errors.NBServerError`; :meth:`write_error`
@@ -140,8 +141,8 @@ class BaseHandler(RequestHandler):
         if self.identity is None and access is Access.USER:
             self.refuse_anonymous(result.failure or "no credential")
             return
-        if self.identity is not None and self.identity.via is Via.COOKIE:
-            self.check_cookie_request()
+        if self.identity is not None and self.identity.via is not Via.TOKEN:
+            self.check_browser_request()
         self.set_cors_headers()
         self.limit_body()
         tracked = self.track_activity and self.get_query_argument("no_track_activity", None) is None
@@ -152,8 +153,10 @@ class BaseHandler(RequestHandler):
         """An anonymous request reached a route that needs a user. API routes: 403."""
         raise Forbidden(f"Authentication required ({failure})", reason="auth")
 
-    def check_cookie_request(self) -> None:
-        """Origin and XSRF checks for a request that is authenticated by cookie alone."""
+    def check_browser_request(self) -> None:
+        """Origin and XSRF checks for a request that carries no token: one authenticated by
+        cookie alone, or any request when authentication is off (else any web page could post
+        to a local server)."""
         origin = self.request.headers.get("Origin")
         if origin and not origin_allowed(origin, self.request.host or "", self.ctx.config.allow_origin):
             raise Forbidden(f"Blocking cross-origin request from {origin}", reason="origin")
