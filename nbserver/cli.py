@@ -263,7 +263,11 @@ def cmd_stop(argv: Sequence[str]) -> int:
         print(f"No nbserver is running on port {args.port} (running: {ports}).", file=sys.stderr)
         return 1
     pid = int(matches[0]["pid"])
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"The server on port {args.port} (pid {pid}) had already exited.")
+        return 0
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

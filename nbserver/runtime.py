@@ -19,6 +19,7 @@ __all__ = [
     "info_path",
     "list_servers",
     "load_cookie_secret",
+    "open_page_path",
     "remove_info",
     "write_info",
     "write_private",
@@ -71,8 +72,15 @@ def write_info(runtime_dir: Path, info: dict[str, Any]) -> Path:
     return path
 
 
+def open_page_path(runtime_dir: Path) -> Path:
+    """The 0600 redirect page a browser is pointed at, so the token is not on a command line."""
+    return runtime_dir / f"nbserver-{os.getpid()}-open.html"
+
+
 def remove_info(runtime_dir: Path) -> None:
+    """Remove this process's info file and browser redirect page (both hold the token)."""
     info_path(runtime_dir).unlink(missing_ok=True)
+    open_page_path(runtime_dir).unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -175,7 +175,7 @@ class Server:
 
 def _open_browser(server: Server) -> None:
     """Open the start page through a 0600 redirect file, so the token is not on a command line."""
-    path = runtime.info_path(server._runtime_dir).with_name(f"nbserver-{os.getpid()}-open.html")
+    path = runtime.open_page_path(server._runtime_dir)
     page = f'<!doctype html><meta http-equiv="refresh" content="0;url={server.url}">'
     runtime.write_private(path, page.encode())
     try:
