@@ -57,6 +57,8 @@ class ServerConfig:
         runtime_dir: where the runtime info file and cookie secret live; ``None`` is Jupyter's
             runtime directory.
         allow_hidden: whether hidden files (dot files) are served.
+        delete_to_trash: deleting moves to the trash (when send2trash is installed).
+        always_delete_dir: delete non-empty directories for good when not moving to the trash.
         log_level: level name for the ``nbserver`` loggers.
         open_browser: open a browser at start-up; ``None`` opens one only when there is a display.
     """
@@ -76,6 +78,8 @@ class ServerConfig:
     max_body_size: int = 512 * 1024 * 1024
     runtime_dir: Path | None = None
     allow_hidden: bool = False
+    delete_to_trash: bool = True
+    always_delete_dir: bool = False
     log_level: str = "INFO"
     open_browser: bool | None = None
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from .auth.identity import Authenticator
 from .config import ServerConfig
@@ -56,3 +57,5 @@ class ServerContext:
     activity: Activity = field(default_factory=Activity)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("nbserver.app"))
     request_shutdown: Callable[[], None] | None = None
+    #: the managers this server mounted, by service name; each may have ``async shutdown()``
+    services: dict[str, Any] = field(default_factory=dict)

@@ -162,7 +162,8 @@ class Server:
             except asyncio.TimeoutError:
                 log.warning("Some connections did not close within %.0f s", SHUTDOWN_GRACE)
             self._http = None
-        for name, service in self._services.items():
+        services = self.ctx.services if self.ctx is not None else {}
+        for name, service in services.items():
             shutdown = getattr(service, "shutdown", None)
             if shutdown is not None:
                 try:

@@ -1,0 +1,208 @@
+"""The contents interfaces: :class:`ContentsManager` and :class:`Checkpoints`.
+
+Handlers call only these methods, so any storage (the local filesystem by default; S3, a
+database, memory in the tests) plugs in by implementing them. Rules every implementation keeps:
+
+- Methods are async and never block the event loop (blocking I/O goes to a thread).
+- Every path argument is an API path; implementations pass it through
+  :func:`~nbserver.services.contents.paths.normalize` first and refuse hidden paths unless
+  ``allow_hidden`` (reads: 404, writes: 400, as jupyter_server).
+- Errors are :class:`~nbserver.errors.NBServerError` subclasses with jupyter_server's statuses:
+  404 missing, 409 rename target exists, 400 bad input (``reason`` says which), 403 permission
+  denied. Foreign exceptions (``OSError``...) are translated at this boundary.
+- Writes are all-or-nothing: a failed or interrupted save leaves the old content or the new,
+  never a mix; a chunked upload becomes visible only when its last chunk arrives.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ...errors import BadRequest, NotFound
+from . import paths
+from .models import SaveRequest, new_notebook_bytes, untitled_name
+
+__all__ = ["Checkpoints", "ContentsManager", "Download", "EntryKind", "Model"]
+
+Model = dict[str, Any]
+EntryKind = Literal["file", "directory"]
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file opened for ``/files``: metadata and its bytes as an async iterator of chunks."""
+
+    name: str
+    size: int
+    last_modified: float  # POSIX time
+    chunks: AsyncIterator[bytes]
+
+
+class Checkpoints(ABC):
+    """Saved copies of files, by API path. A checkpoint model is ``{"id", "last_modified"}``."""
+
+    @abstractmethod
+    async def create(self, path: str) -> Model:
+        """Copy the current content of ``path`` into a checkpoint (replacing one with the same id)."""
+
+    @abstractmethod
+    async def list(self, path: str) -> list[Model]: ...
+
+    @abstractmethod
+    async def restore(self, path: str, checkpoint_id: str) -> None:
+        """Put the checkpoint's content back at ``path`` (atomically). NotFound if no such id."""
+
+    @abstractmethod
+    async def delete(self, path: str, checkpoint_id: str) -> None:
+        """NotFound if no such id."""
+
+    @abstractmethod
+    async def rename_all(self, old_path: str, new_path: str) -> None:
+        """Move every checkpoint of ``old_path`` to ``new_path`` (after a rename)."""
+
+    @abstractmethod
+    async def delete_all(self, path: str) -> None:
+        """Drop every checkpoint of ``path`` (after a delete)."""
+
+
+class ContentsManager(ABC):
+    """Async contents store. See the module docstring for the rules all methods follow."""
+
+    allow_hidden: bool = False
+    checkpoints: Checkpoints
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def get(
+        self,
+        path: str,
+        *,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        hash: bool = False,
+    ) -> Model:
+        """The model of ``path``.
+
+        Args:
+            content: include content (a directory's listing, a file's text/base64, a
+                notebook's JSON).
+            type: the expected type; a mismatch is 400 ``"bad type"``. ``"file"`` also
+                reads a notebook as a plain file.
+            format: ``"text"`` or ``"base64"`` for files (``None``: text if UTF-8, else base64).
+            hash: add ``hash`` and ``hash_algorithm`` (files and notebooks; directories keep
+                ``None``).
+
+        Raises:
+            NotFound: missing, hidden (unless allowed) or outside the root.
+            BadRequest: ``"bad type"``, ``"bad format"`` (not UTF-8 but text asked),
+                ``"bad notebook"`` (unreadable notebook).
+        """
+
+    @abstractmethod
+    async def kind(self, path: str) -> EntryKind | None:
+        """``"directory"``, ``"file"`` (notebooks included) or ``None`` if nothing is there.
+        Hidden and outside-root paths are ``None``."""
+
+    @abstractmethod
+    async def download(self, path: str) -> Download:
+        """Open a file for streaming. NotFound for missing, hidden, outside root or directories."""
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def save(self, path: str, request: SaveRequest) -> tuple[Model, bool]:
+        """Store ``request`` at ``path``: ``(model without content, created)``.
+
+        A notebook save also creates the first checkpoint when there is none. A chunked upload
+        (``request.chunk``: 1, 2, ..., then -1) must arrive in order; a missing or repeated chunk
+        is 400 ``"bad chunk"`` and discards the upload, leaving ``path`` untouched. Until the last
+        chunk, ``path`` keeps its old content (or does not exist) and the returned model
+        describes the upload so far. A notebook whose content fails validation is saved and the
+        model carries ``message``.
+
+        Raises:
+            NotFound: the parent directory does not exist.
+            BadRequest: hidden path (unless allowed), ``"bad chunk"``, a directory in the way.
+            Forbidden: permission denied.
+        """
+
+    @abstractmethod
+    async def rename(self, old_path: str, new_path: str) -> Model:
+        """Move a file or directory, with its checkpoints.
+
+        Raises:
+            NotFound: ``old_path`` missing, or ``new_path``'s parent missing.
+            Conflict: ``new_path`` exists.
+            BadRequest: hidden path, the root, or moving a directory into itself.
+        """
+
+    @abstractmethod
+    async def delete(self, path: str) -> None:
+        """Delete a file or directory (and its checkpoints).
+
+        Raises:
+            NotFound: missing.
+            BadRequest: the root, a hidden path, or a non-empty directory when the
+                implementation's policy refuses it.
+        """
+
+    @abstractmethod
+    async def copy(self, from_path: str, to_path: str) -> Model:
+        """Copy a file to the new, not yet existing, file ``to_path``.
+
+        Raises:
+            NotFound: source missing. BadRequest: source is a directory, hidden path.
+            Conflict: ``to_path`` exists.
+        """
+
+    async def new_untitled(self, directory: str, type: str = "file", ext: str = "") -> Model:
+        """Create ``Untitled.ipynb`` / ``untitled<ext>`` / ``Untitled Folder`` (numbered when
+        taken) in ``directory``; the type defaults from ``ext`` as in jupyter_server."""
+        directory = paths.normalize(directory)
+        if type not in ("", "file", "notebook", "directory"):
+            raise BadRequest(f"Unexpected model type: {type!r}", reason="bad type")
+        type = type or ("notebook" if ext == ".ipynb" else "file")
+        if await self.kind(directory) != "directory":
+            raise NotFound(f"No such directory: {directory!r}")
+        names = await self.names(directory)
+        name = untitled_name(type, ext, names.__contains__)
+        data = new_notebook_bytes() if type == "notebook" else b"" if type == "file" else None
+        model, _ = await self.save(paths.join(directory, name), SaveRequest(type, data, None, None))
+        return model
+
+    async def names(self, directory: str) -> set[str]:
+        """Every name in ``directory`` (for choosing a free name). This default reads the listing;
+        implementations override it to include the names listings hide."""
+        listing = await self.get(directory, content=True, type="directory")
+        return {child["name"] for child in listing["content"]}
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    async def _checkpointable(self, path: str) -> str:
+        path = paths.normalize(path)
+        if await self.kind(path) != "file":
+            raise NotFound(f"No such file: {path!r}")
+        return path
+
+    async def create_checkpoint(self, path: str) -> Model:
+        return await self.checkpoints.create(await self._checkpointable(path))
+
+    async def list_checkpoints(self, path: str) -> list[Model]:
+        return await self.checkpoints.list(await self._checkpointable(path))
+
+    async def restore_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        await self.checkpoints.restore(await self._checkpointable(path), checkpoint_id)
+
+    async def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
+        await self.checkpoints.delete(await self._checkpointable(path), checkpoint_id)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Release resources (abandoned chunked uploads ...). Called when the server stops."""
+        return None

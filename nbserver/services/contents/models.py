@@ -1,0 +1,284 @@
+"""The contents model and the rules every contents manager shares. Pure: bytes and dicts in, bytes
+and dicts out, :class:`~nbserver.errors.NBServerError` for bad input.
+
+A model (jupyter_server's, field for field)::
+
+    {name, path, type: "file"|"notebook"|"directory", writable, created, last_modified,
+     mimetype, content, format: "text"|"base64"|"json"|None, size, hash, hash_algorithm,
+     [message]}
+
+``content`` and ``format`` are ``None`` unless content was asked for; a directory's content is a
+list of child models without content; ``message`` appears only when a notebook fails validation
+(the notebook is still returned).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import mimetypes
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from ...context import isoformat
+from ...errors import BadRequest
+
+__all__ = [
+    "HASH_ALGORITHM",
+    "SaveRequest",
+    "base_model",
+    "decode_file",
+    "encode_file",
+    "file_hash",
+    "guess_mimetype",
+    "increment_name",
+    "new_notebook_bytes",
+    "notebook_bytes",
+    "parse_save_model",
+    "read_notebook",
+    "timestamp",
+    "untitled_name",
+]
+
+Model = dict[str, Any]
+
+TYPES = ("file", "notebook", "directory")
+FORMATS = ("text", "base64")
+HASH_ALGORITHM = "sha256"
+UNTITLED = {"notebook": "Untitled", "file": "untitled", "directory": "Untitled Folder"}
+
+
+def timestamp(seconds: float) -> str:
+    """A POSIX time as jupyter's ISO 8601 ``...Z``; an impossible time becomes the epoch."""
+    try:
+        return isoformat(datetime.fromtimestamp(seconds, timezone.utc))
+    except (ValueError, OverflowError, OSError):
+        return "1970-01-01T00:00:00Z"
+
+
+def base_model(
+    path: str,
+    type: str,
+    *,
+    created: str,
+    last_modified: str,
+    size: int | None,
+    writable: bool,
+    mimetype: str | None = None,
+) -> Model:
+    return {
+        "name": path.rpartition("/")[2],
+        "path": path,
+        "type": type,
+        "writable": writable,
+        "created": created,
+        "last_modified": last_modified,
+        "mimetype": mimetype,
+        "content": None,
+        "format": None,
+        "size": size,
+        "hash": None,
+        "hash_algorithm": None,
+    }
+
+
+def guess_mimetype(name: str, format: str | None = None) -> str:
+    """The file's MIME type from its name; unknown text is ``text/plain``, unknown binary
+    ``application/octet-stream``."""
+    guessed = mimetypes.guess_type(name, strict=False)[0]
+    if guessed:
+        return guessed
+    return "application/octet-stream" if format == "base64" else "text/plain"
+
+
+def file_hash(raw: bytes) -> str:
+    return hashlib.new(HASH_ALGORITHM, raw).hexdigest()
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def decode_file(raw: bytes, format: str | None) -> tuple[str, str]:
+    """File bytes as model content: ``(content, format)``.
+
+    ``format=None`` tries UTF-8 and falls back to base64, as jupyter_server does.
+
+    Raises:
+        BadRequest: ``reason="bad format"`` when text is asked for and the bytes are not UTF-8.
+    """
+    if format != "base64":
+        try:
+            return raw.decode("utf-8"), "text"
+        except UnicodeDecodeError:
+            if format == "text":
+                raise BadRequest(
+                    "File is not UTF-8 encoded; ask for format=base64", reason="bad format"
+                ) from None
+    return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def encode_file(content: Any, format: Any) -> bytes:
+    """Model content as the bytes to store.
+
+    Raises:
+        BadRequest: ``reason="bad format"`` for an unknown format, non-string content, or
+            invalid base64.
+    """
+    if format not in FORMATS:
+        raise BadRequest(f"format must be 'text' or 'base64' for a file, not {format!r}", reason="bad format")
+    if not isinstance(content, str):
+        raise BadRequest(f"File content must be a string, not {type(content).__name__}", reason="bad format")
+    if format == "text":
+        try:
+            return content.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates
+            raise BadRequest(f"File content is not valid text: {exc}", reason="bad format") from None
+    try:
+        return base64.b64decode(content.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise BadRequest("File content is not valid base64", reason="bad format") from None
+
+
+# -- notebooks ---------------------------------------------------------------------------------
+
+
+def read_notebook(raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """Parse stored notebook bytes, upgraded to nbformat v4: ``(notebook, validation message)``.
+
+    Raises:
+        BadRequest: ``reason="bad notebook"`` when the bytes are not a notebook at all.
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as exc:  # nbformat raises many kinds: JSON, version, reader errors
+        raise BadRequest(f"Unreadable Notebook: {exc}", reason="bad notebook") from None
+    return nb, _validation_message(nb)
+
+
+def _validation_message(nb: Any) -> str | None:
+    import nbformat
+
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        return f"Notebook validation failed: {exc.message}"
+    return None
+
+
+def notebook_bytes(content: Any) -> tuple[bytes, str | None]:
+    """A notebook model's content as the bytes to store: ``(bytes, validation message)``.
+
+    A notebook that nbformat can read but that fails schema validation is still stored (never
+    lose a user's work) and the message is returned, as jupyter_server does.
+
+    Raises:
+        BadRequest: ``reason="bad notebook"`` when the content is not a notebook object.
+    """
+    import nbformat
+
+    if not isinstance(content, dict) or not isinstance(content.get("cells", []), list):
+        raise BadRequest("Notebook content must be a notebook JSON object", reason="bad notebook")
+    try:
+        nb = nbformat.from_dict(content)
+        major = nb.get("nbformat")
+        if major != 4:
+            nb = nbformat.convert(nb, 4)
+        text = nbformat.writes(nb, version=nbformat.NO_CONVERT)
+    except Exception as exc:
+        raise BadRequest(f"Invalid notebook: {exc}", reason="bad notebook") from None
+    return text.encode("utf-8"), _validation_message(nb)
+
+
+def new_notebook_bytes() -> bytes:
+    import nbformat
+
+    return nbformat.writes(nbformat.v4.new_notebook()).encode("utf-8")
+
+
+# -- save requests -----------------------------------------------------------------------------
+
+
+class SaveRequest:
+    """A validated PUT model: what to store at a path.
+
+    ``data`` is the bytes for files and notebooks, ``None`` for directories; ``chunk`` is the
+    chunk number of a chunked upload (1, 2, ... then -1 for the last) or ``None``.
+    """
+
+    __slots__ = ("chunk", "data", "message", "type")
+
+    def __init__(self, type: str, data: bytes | None, chunk: int | None, message: str | None) -> None:
+        self.type = type
+        self.data = data
+        self.chunk = chunk
+        self.message = message
+
+
+def parse_save_model(model: Any) -> SaveRequest:
+    """Check a PUT body and turn it into a :class:`SaveRequest`.
+
+    Raises:
+        BadRequest: ``reason="bad model"`` for a body that is not an object, a ``copy_from``
+            (jupyter_server refuses it on PUT too), a missing or unknown ``type``, missing
+            ``content``, a bad ``chunk``; ``"bad format"`` / ``"bad notebook"`` for content
+            that does not decode.
+    """
+    if not isinstance(model, dict):
+        raise BadRequest("The body must be a JSON object (a contents model)", reason="bad model")
+    if "copy_from" in model:
+        raise BadRequest("Cannot copy with PUT, only POST", reason="bad model")
+    kind = model.get("type")
+    if kind not in TYPES:
+        raise BadRequest(f"type must be one of {', '.join(TYPES)}, not {kind!r}", reason="bad model")
+    chunk = model.get("chunk")
+    if chunk is not None:
+        if kind != "file":
+            raise BadRequest("Only files can be uploaded in chunks", reason="bad model")
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or (chunk < 1 and chunk != -1):
+            raise BadRequest(f"chunk must be 1, 2, ... or -1, not {chunk!r}", reason="bad model")
+    if kind == "directory":
+        return SaveRequest(kind, None, None, None)
+    if "content" not in model or model["content"] is None:
+        raise BadRequest("No file content provided", reason="bad model")
+    if kind == "notebook":
+        if model.get("format", "json") not in ("json", None):
+            raise BadRequest("A notebook's format must be 'json'", reason="bad format")
+        data, message = notebook_bytes(model["content"])
+        return SaveRequest(kind, data, None, message)
+    return SaveRequest(kind, encode_file(model["content"], model.get("format")), chunk, None)
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+def increment_name(name: str, taken: Callable[[str], bool], insert: str = "") -> str:
+    """The first of ``name``, ``<base><insert>1<ext>``, ``<base><insert>2<ext>``, ... not taken.
+
+    The number goes before the last dot for ``.ipynb`` and before the first dot otherwise
+    (``a.tar.gz`` -> ``a1.tar.gz``), as jupyter_server names untitled files and copies (a copy
+    uses ``insert="-Copy"``: ``a.ipynb`` -> ``a-Copy1.ipynb`` next to the original).
+    """
+    base, dot, ext = name.rpartition(".")
+    if ext != "ipynb":
+        base, dot, ext = name.partition(".")
+    if not base:  # ".bashrc"-like names: count after the whole name
+        base, dot, ext = name, "", ""
+    for i in itertools.count():
+        candidate = f"{base}{insert}{i}{dot}{ext}" if i else f"{base}{dot}{ext}"
+        if not taken(candidate):
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def untitled_name(type: str, ext: str, taken: Callable[[str], bool]) -> str:
+    """``Untitled.ipynb``, ``Untitled1.ipynb``; ``untitled.txt``; ``Untitled Folder 1`` ..."""
+    if type == "notebook":
+        ext = ".ipynb"
+    elif type == "directory":
+        ext = ""
+    return increment_name(UNTITLED[type] + ext, taken, insert=" " if type == "directory" else "")
