@@ -1,0 +1,243 @@
+"""``python -m benchmarks``: run workloads against nbserver and jupyter_server, interleaved.
+
+For each repetition, every target is started fresh, the selected workloads run on it in registry
+order (``startup`` first), and it is stopped again: ``A, B, A, B, ...``. With ``--isolate`` each
+workload gets its own fresh process instead (slower: jupyter_server takes seconds to start).
+A failed run is recorded (FAILED with its reason) and the loop goes on. Progress goes to stderr;
+the table to stdout; ``--json`` writes raw samples.
+
+Exit status: 0 when every nbserver run succeeded (peer failures only show up in the table),
+1 if any nbserver run FAILED, 2 on a usage error, 130 after Ctrl-C (partial results are printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .report import (
+    REFERENCE,
+    RunRecord,
+    machine_info,
+    machine_line,
+    print_table,
+    summarize,
+    write_json,
+)
+from .targets import TARGETS, TargetExitedError, start_target
+from .workloads import WORKLOADS, NotApplicable, RunConfig, unit_of
+
+DEFAULT_REPEAT = 5
+DEFAULT_REPEAT_QUICK = 3
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Compare nbserver with jupyter_server (medians, min-max, ratios).",
+    )
+    p.add_argument(
+        "--targets",
+        type=_csv,
+        default=list(TARGETS),
+        help=f"comma-separated targets (default: {','.join(TARGETS)})",
+    )
+    p.add_argument(
+        "--workloads",
+        type=_csv,
+        default=None,
+        help=f"comma-separated workloads (default: all: {','.join(WORKLOADS)})",
+    )
+    p.add_argument("--quick", action="store_true", help="small sizes; whole run well under 1 min")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"repetitions per workload and target (default {DEFAULT_REPEAT}, "
+        f"{DEFAULT_REPEAT_QUICK} with --quick)",
+    )
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="a fresh server process per workload (default: one per repetition and target, "
+        "shared by the selected workloads in registry order)",
+    )
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write raw samples to OUT")
+    p.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy every server's stdout/stderr into DIR")
+    p.add_argument("--list", action="store_true", help="list workloads and targets, then exit")
+    return p
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _record(workload: str, target: str, rep: int, values: Mapping[str, object]) -> RunRecord:
+    rec = RunRecord(workload, target, rep, ok=True, elapsed_s=0.0)
+    for name, value in values.items():
+        unit_of(name)  # validates the unit suffix
+        if isinstance(value, NotApplicable):
+            rec.not_applicable[name] = value.reason
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            rec.measurements[name] = float(value)
+        else:
+            raise ValueError(f"measurement {name!r} is not a finite number: {value!r}")
+    return rec
+
+
+def run_group(
+    records: list[RunRecord],
+    workloads: Sequence[str],
+    target: str,
+    rep: int,
+    cfg: RunConfig,
+    keep_logs: Path | None,
+) -> None:
+    """Start ``target`` fresh, run ``workloads`` on it in order, stop it; append to ``records``.
+
+    Never raises (except KeyboardInterrupt, after stopping the server): a failure becomes a
+    FAILED record and the next workload still runs.
+    """
+    first = len(records)
+
+    def failed(wl: str, exc: BaseException, elapsed: float, context: str = "") -> None:
+        rec = RunRecord(wl, target, rep, ok=False, elapsed_s=elapsed)
+        rec.error = f"{type(exc).__name__}: {exc}" + (f" ({context})" if context else "")
+        records.append(rec)
+        _progress(f"  rep {rep} {target:15} {wl:10} FAILED: {rec.error} ({elapsed:.1f} s)")
+
+    t_spawn = time.perf_counter()
+    try:
+        with start_target(TARGETS[target], keep_dir=keep_logs) as running:
+            _progress(f"  rep {rep} {target:15} started in {running.startup_s:.2f} s (pid {running.pid})")
+            for wl in workloads:
+                t0 = time.perf_counter()
+                try:
+                    running.check_alive()
+                    values = WORKLOADS[wl].func(running, cfg)
+                    rec = _record(wl, target, rep, values)
+                except Exception as exc:
+                    context = ""
+                    if not isinstance(exc, TargetExitedError):
+                        try:
+                            running.check_alive()
+                        except TargetExitedError as exited:
+                            context = str(exited)
+                    failed(wl, exc, time.perf_counter() - t0, context)
+                    continue
+                finally:
+                    running.history.append(wl)
+                rec.elapsed_s = time.perf_counter() - t0
+                records.append(rec)
+                _progress(f"  rep {rep} {target:15} {wl:10} ok ({rec.elapsed_s:.1f} s)")
+    except Exception as exc:  # start-up (or stop) failed: every workload not run yet FAILED
+        done = {r.workload for r in records[first:]}
+        for wl in workloads:
+            if wl not in done:
+                failed(wl, exc, time.perf_counter() - t_spawn)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for wl in WORKLOADS.values():
+            print(f"workload {wl.name:12} {wl.description}")
+        for spec in TARGETS.values():
+            why = spec.unavailable_reason()
+            print(f"target   {spec.name:16} {spec.version() if why is None else 'unavailable: ' + why}")
+        return 0
+
+    unknown_t = [t for t in args.targets if t not in TARGETS]
+    chosen = args.workloads if args.workloads is not None else list(WORKLOADS)
+    unknown_w = [w for w in chosen if w not in WORKLOADS]
+    workloads = [w for w in WORKLOADS if w in chosen]  # registry order: startup comes first
+    if unknown_t or unknown_w or not args.targets or not workloads:
+        parser.error(
+            f"unknown targets {unknown_t} / workloads {unknown_w}; "
+            f"known targets: {', '.join(TARGETS)}; known workloads: {', '.join(WORKLOADS)}"
+        )
+    repeat = (
+        args.repeat if args.repeat is not None else (DEFAULT_REPEAT_QUICK if args.quick else DEFAULT_REPEAT)
+    )
+    if repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    notes: list[str] = []
+    targets: list[str] = []
+    for name in dict.fromkeys(args.targets):  # de-duplicated, order kept
+        why = TARGETS[name].unavailable_reason()
+        if why is None:
+            targets.append(name)
+        else:
+            notes.append(f"target {name} skipped: {why}")
+    cfg = RunConfig.for_mode(args.quick)
+    info = machine_info()
+
+    print(machine_line(info), flush=True)
+    for note in notes:
+        print(f"note: {note}", flush=True)
+    if not targets:
+        print("no target can run; nothing to do", file=sys.stderr)
+        return 1
+
+    records: list[RunRecord] = []
+    interrupted = False
+    t_start = time.perf_counter()
+    try:
+        groups = [[wl] for wl in workloads] if args.isolate else [workloads]
+        for rep in range(1, repeat + 1):
+            for group in groups:
+                for target in targets:  # interleaved: A, B, A, B, ...
+                    run_group(records, group, target, rep, cfg, args.keep_logs)
+    except KeyboardInterrupt:
+        interrupted = True
+        notes.append("interrupted by Ctrl-C: partial results")
+        _progress("interrupted; reporting partial results")
+    total_s = time.perf_counter() - t_start
+    notes.append(f"total benchmark time {total_s:.1f} s")
+
+    summaries = summarize(records, targets)
+    print()
+    print_table(summaries, targets, repeat=repeat)
+    if interrupted:
+        print("note: interrupted by Ctrl-C: partial results")
+    print(f"total time {total_s:.1f} s ({'quick' if args.quick else 'full'} mode)")
+
+    if args.json is not None:
+        config = {
+            "targets": targets,
+            "workloads": workloads,
+            "repeat": repeat,
+            "isolate": args.isolate,
+            "run_config": dataclasses.asdict(cfg),
+            "argv": list(sys.argv if argv is None else argv),
+        }
+        write_json(
+            args.json,
+            machine=info,
+            config=config,
+            notes=notes,
+            records=records,
+            summaries=summaries,
+        )
+        print(f"wrote {args.json}")
+
+    if interrupted:
+        return 130
+    return 1 if any(r.target == REFERENCE and not r.ok for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""Workloads: the registry and the built-in workloads.
+
+A workload is a function ``fn(target, cfg) -> dict[str, float | NotApplicable]``. It gets a
+started :class:`~benchmarks.targets.RunningTarget` and the :class:`RunConfig` (quick or full
+sizes). By default one fresh server process per repetition and target is shared by the selected
+workloads, run in registry order (``--isolate``: one process per workload), so a workload must
+leave the server as it found it (shut down the kernels it started, delete the files it made). It returns named
+measurements; raising any exception marks that run FAILED with the exception text as the reason.
+A measurement that the target cannot provide (an endpoint it does not implement yet) is reported
+as :class:`NotApplicable` rather than failing the whole workload.
+
+Measurement names end in their unit, which also tells the report which direction is better:
+
+====== ====== ================
+suffix unit   better
+====== ====== ================
+_ms    ms     lower
+_us    us     lower
+_s     s      lower
+_mb    MiB    lower
+_rps   req/s  higher
+====== ====== ================
+
+Register a new workload with :func:`register`::
+
+    @register("contents", "GET /api/contents on a directory of 1000 files")
+    def contents(target: RunningTarget, cfg: RunConfig) -> Measurements:
+        ...
+        return {"list_median_ms": ...}
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .targets import RunningTarget
+
+__all__ = [
+    "WORKLOADS",
+    "Measurements",
+    "NotApplicable",
+    "RunConfig",
+    "Workload",
+    "higher_is_better",
+    "register",
+    "unit_of",
+]
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """A measurement the target cannot provide (shown as ``n/a``, not FAILED)."""
+
+    reason: str
+
+
+Measurements = dict[str, "float | NotApplicable"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Sizes of the workloads; :meth:`for_mode` ``(quick=True)`` keeps a whole run under a minute.
+
+    Heavier endpoints (``/api/kernelspecs``) run ``heavy_scale`` times the request counts.
+    """
+
+    quick: bool = False
+    warmup: int = 100
+    seq_requests: int = 2000
+    concurrency: int = 16
+    throughput_requests: int = 10000
+    startup_load_requests: int = 5000  # the burst between the two RSS readings of `startup`
+    heavy_scale: float = 0.5
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> RunConfig:
+        if quick:
+            return cls(
+                quick=True,
+                warmup=20,
+                seq_requests=200,
+                throughput_requests=600,
+                startup_load_requests=300,
+            )
+        return cls()
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    func: Callable[[RunningTarget, RunConfig], Measurements]
+
+
+WORKLOADS: dict[str, Workload] = {}
+
+_UNITS: dict[str, tuple[str, bool]] = {  # suffix -> (unit label, higher is better)
+    "ms": ("ms", False),
+    "us": ("us", False),
+    "s": ("s", False),
+    "mb": ("MiB", False),
+    "rps": ("req/s", True),
+}
+
+
+def _suffix(name: str) -> str:
+    suffix = name.rsplit("_", 1)[-1]
+    if suffix not in _UNITS:
+        raise ValueError(f"measurement {name!r} must end in one of _{', _'.join(_UNITS)}")
+    return suffix
+
+
+def unit_of(name: str) -> str:
+    return _UNITS[_suffix(name)][0]
+
+
+def higher_is_better(name: str) -> bool:
+    return _UNITS[_suffix(name)][1]
+
+
+def register(
+    name: str, description: str
+) -> Callable[[Callable[[RunningTarget, RunConfig], Measurements]], Callable[..., Measurements]]:
+    """Decorator adding a workload to :data:`WORKLOADS` (run in registration order)."""
+
+    def deco(
+        func: Callable[[RunningTarget, RunConfig], Measurements],
+    ) -> Callable[[RunningTarget, RunConfig], Measurements]:
+        if name in WORKLOADS:
+            raise ValueError(f"workload {name!r} registered twice")
+        WORKLOADS[name] = Workload(name, description, func)
+        return func
+
+    return deco
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers shared by workloads
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (``pct`` in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _checked_get(conn: http.client.HTTPConnection, target: RunningTarget, path: str) -> None:
+    """One GET on ``conn`` (kept alive: the body is read fully); raises unless it is a 200."""
+    conn.request("GET", path, headers=target.headers())
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"GET {path} -> HTTP {resp.status}: {body[:200]!r}")
+
+
+def sequential_latency(target: RunningTarget, path: str, n: int, warmup: int) -> list[float]:
+    """Latencies in ms of ``n`` sequential GETs on one keep-alive connection (after warm-up)."""
+    conn = target.connection()
+    try:
+        for _ in range(warmup):
+            _checked_get(conn, target, path)
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            _checked_get(conn, target, path)
+            samples.append((time.perf_counter() - t0) * 1000.0)
+        return samples
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Throughput:
+    requests: int
+    wall_s: float
+    server_cpu_s: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.wall_s
+
+    @property
+    def server_cpu_per_req_us(self) -> float:
+        return self.server_cpu_s / self.requests * 1e6
+
+
+def throughput(target: RunningTarget, path: str, total: int, clients: int) -> Throughput:
+    """``total`` GETs spread over ``clients`` threads, each with its own keep-alive connection.
+
+    Every client connects and sends one untimed request first; the clock starts when all are
+    ready (a barrier) and stops when the last one finishes. Also returns the server's CPU time
+    spent in the timed window (from ``/proc``; resolution one clock tick, usually 10 ms).
+    """
+    per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+    errors: list[BaseException] = []
+
+    def client(count: int) -> None:
+        conn = target.connection()
+        try:
+            try:
+                _checked_get(conn, target, path)
+            finally:
+                barrier.wait()
+            for _ in range(count):
+                _checked_get(conn, target, path)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in per_client]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    cpu0 = target.cpu_seconds()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    cpu1 = target.cpu_seconds()
+    if errors:
+        raise RuntimeError(f"{len(errors)}/{clients} clients failed; first: {errors[0]!r}")
+    return Throughput(total, wall, cpu1 - cpu0)
+
+
+def _http_suite(
+    target: RunningTarget, cfg: RunConfig, prefix: str, path: str, scale: float = 1.0
+) -> Measurements:
+    """Sequential latency (median, p99) then concurrent throughput and server CPU per request."""
+    lat = sequential_latency(target, path, max(1, round(cfg.seq_requests * scale)), cfg.warmup)
+    n = max(cfg.concurrency, round(cfg.throughput_requests * scale))
+    tp = throughput(target, path, n, cfg.concurrency)
+    values = [statistics.median(lat), percentile(lat, 99), tp.rps, tp.server_cpu_per_req_us]
+    return dict(zip(_http_suite_keys(prefix, cfg), values, strict=True))
+
+
+def _http_suite_keys(prefix: str, cfg: RunConfig) -> list[str]:
+    c = cfg.concurrency
+    return [
+        f"{prefix}_seq_median_ms",
+        f"{prefix}_seq_p99_ms",
+        f"{prefix}_c{c}_rps",
+        f"{prefix}_c{c}_server_cpu_per_req_us",
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Built-in workloads
+
+
+@register(
+    "startup",
+    "spawn -> first 200 on GET /api/status; RSS after start-up and after a throughput burst",
+)
+def startup(target: RunningTarget, cfg: RunConfig) -> Measurements:
+    if target.history:
+        raise RuntimeError(f"startup must run first on a fresh process (ran: {target.history})")
+    rss_start = target.rss_mb()
+    throughput(target, "/api/status", cfg.startup_load_requests, cfg.concurrency)
+    target.check_alive()
+    return {
+        "startup_ms": target.startup_s * 1000.0,
+        "rss_after_start_mb": rss_start,
+        "rss_after_load_mb": target.rss_mb(),
+    }
+
+
+@register(
+    "status",
+    "GET /api/status (and /api/kernelspecs if served): sequential latency, concurrent throughput",
+)
+def status(target: RunningTarget, cfg: RunConfig) -> Measurements:
+    results = _http_suite(target, cfg, "status", "/api/status")
+    code, _ = target.get("/api/kernelspecs")
+    if code == 200:
+        results.update(_http_suite(target, cfg, "kernelspecs", "/api/kernelspecs", cfg.heavy_scale))
+    else:
+        na = NotApplicable(f"GET /api/kernelspecs -> HTTP {code}")
+        for key in _http_suite_keys("kernelspecs", cfg):
+            results[key] = na
+    target.check_alive()
+    return results

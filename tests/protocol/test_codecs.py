@@ -1,0 +1,173 @@
+"""Pure tests of the websocket framings and ZMQ wire messages: round trips (hypothesis),
+byte-exact agreement with jupyter_server's reference framing, and hostile frames refused.
+
+Bad frames tried: empty, truncated tables, offset counts too small or huge, offsets that go
+backwards or past the end, a first offset that overlaps the table, invalid JSON, non-object
+messages and parts, a header without msg_id, a non-string channel, a non-UTF-8 channel name.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nbserver.protocol import ProtocolError, legacy, v1, wire
+
+json_objects = st.dictionaries(
+    st.text(max_size=8),
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+    max_size=5,
+)
+buffers = st.lists(st.binary(max_size=64), max_size=4)
+channels = st.sampled_from(["shell", "iopub", "stdin", "control"])
+
+
+def header(extra: dict | None = None) -> dict:
+    return {"msg_id": "m1", "msg_type": "execute_request", "session": "s", **(extra or {})}
+
+
+def dump(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@given(channels, json_objects, json_objects, json_objects, buffers)
+def test_v1_round_trip(channel, parent, metadata, content, bufs) -> None:
+    parts = [dump(header()), dump(parent), dump(metadata), dump(content), *bufs]
+    assert v1.decode(v1.encode(channel, parts)) == (channel, parts)
+
+
+@given(channels, json_objects, json_objects, buffers)
+def test_v1_matches_jupyter_server_framing(channel, metadata, content, bufs) -> None:
+    jsb = pytest.importorskip("jupyter_server.services.kernels.connection.base")
+    parts = [dump(header()), dump({}), dump(metadata), dump(content), *bufs]
+    assert v1.encode(channel, parts) == jsb.serialize_msg_to_ws_v1(parts, channel)
+
+
+@given(channels, json_objects, json_objects, json_objects, buffers)
+def test_legacy_round_trip(channel, parent, metadata, content, bufs) -> None:
+    parts = [dump(header()), dump(parent), dump(metadata), dump(content), *bufs]
+    payload, binary = legacy.encode(channel, parts)
+    assert binary == bool(bufs)
+    frame = payload if binary else payload.decode()
+    decoded_channel, decoded = legacy.decode(frame)
+    assert decoded_channel == channel
+    assert [json.loads(p) for p in decoded[:4]] == [json.loads(p) for p in parts[:4]]
+    assert decoded[4:] == bufs
+
+
+@given(json_objects, st.lists(st.binary(min_size=1, max_size=32), min_size=1, max_size=3))
+def test_legacy_binary_matches_jupyter_server(content, bufs) -> None:
+    """jupyter_server's deserializer reads our binary frames, and ours reads its frames."""
+    jsb = pytest.importorskip("jupyter_server.services.kernels.connection.base")
+    parts = [dump(header()), dump({}), dump({}), dump(content), *bufs]
+    payload, binary = legacy.encode("iopub", parts)
+    theirs = jsb.deserialize_binary_message(payload)
+    assert theirs["content"] == content and theirs["buffers"] == bufs
+    assert theirs["channel"] == "iopub" and theirs["msg_type"] == "execute_request"
+    msg = {"header": header(), "parent_header": {}, "metadata": {}, "content": content,
+           "channel": "shell", "buffers": bufs}
+    channel, decoded = legacy.decode(jsb.serialize_binary_message(msg))
+    assert channel == "shell" and decoded[4:] == bufs and json.loads(decoded[3]) == content
+
+
+def test_legacy_text_frame_is_jupyter_json() -> None:
+    parts = [dump(header()), dump({"msg_id": "p"}), dump({}), dump({"code": "1"})]
+    payload, binary = legacy.encode("shell", parts)
+    assert not binary
+    assert json.loads(payload) == {
+        "header": header(), "msg_id": "m1", "msg_type": "execute_request",
+        "parent_header": {"msg_id": "p"}, "metadata": {}, "content": {"code": "1"},
+        "buffers": [], "channel": "shell",
+    }
+
+
+def test_legacy_missing_channel_and_parts_default() -> None:
+    channel, parts = legacy.decode(json.dumps({"header": header()}))
+    assert channel is None
+    assert parts[1:] == [b"{}", b"{}", b"{}"]
+
+
+V1_GOOD = v1.encode("shell", [b"{}", b"{}", b"{}", b"{}"])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"",
+        b"\x01\x00",
+        struct.pack("<Q", 5) + b"\x00" * 40,  # too few offsets for a message
+        struct.pack("<Q", 2**40) + b"\x00" * 8,  # huge count
+        V1_GOOD[:-1],  # last offset past the end
+        struct.pack("<7Q", 6, 56, 61, 59, 61, 61, 61) + b"shell",  # offsets go backwards
+        struct.pack("<7Q", 6, 48, 53, 53, 53, 53, 53) + b"shell",  # first offset inside table
+        struct.pack("<7Q", 6, 56, 58, 58, 58, 58, 58) + b"\xff\xfe",  # channel not UTF-8
+    ],
+)
+def test_v1_refuses_bad_frames(frame: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        v1.decode(frame)
+
+
+@given(st.binary(max_size=200))
+def test_v1_decode_never_crashes(frame: bytes) -> None:
+    try:
+        channel, parts = v1.decode(frame)
+    except ProtocolError:
+        return
+    assert len(parts) >= 4 and isinstance(channel, str)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json", "[]", '"x"', "{}", json.dumps({"header": {"msg_id": "x"}}),
+        json.dumps({"header": header(), "content": []}),
+        json.dumps({"header": header(), "channel": 3}),
+        json.dumps({"header": "h"}),
+        b"", b"\x00\x00\x00\x00", b"\x00\x00\x00\x02\x00\x00\x00\x0c\x00\x00\x00\x0b{}",
+        b"\x00\x00\x00\x01\x00\x00\x00\x04{}",
+        b"\xff\xff\xff\xff",
+    ],
+)
+def test_legacy_refuses_bad_frames(frame: str | bytes) -> None:
+    with pytest.raises(ProtocolError):
+        legacy.decode(frame)
+
+
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200)))
+def test_legacy_decode_never_crashes(frame: str | bytes) -> None:
+    try:
+        legacy.decode(frame)
+    except ProtocolError:
+        pass
+
+
+def test_wire_sign_verify_split() -> None:
+    signer = wire.Signer(b"secret")
+    parts = [dump(header()), b"{}", b"{}", b'{"a":1}', b"buf"]
+    frames = signer.frames(parts, identities=[b"id"])
+    identities, signature, got = wire.split(frames)
+    assert identities == [b"id"] and got == parts
+    assert signer.verify(signature, got)
+    assert not signer.verify(signature, [*got[:3], b'{"a":2}'])
+    assert wire.Signer(b"").verify(b"", parts)
+    with pytest.raises(ProtocolError):
+        wire.split([b"a", b"b"])
+    with pytest.raises(ProtocolError):
+        wire.split([wire.DELIM, b"sig", b"{}"])
+    with pytest.raises(ValueError):
+        wire.Signer(b"k", "md5")
+
+
+def test_wire_signature_matches_jupyter_client() -> None:
+    from jupyter_client.session import Session
+
+    session = Session(key=b"k3y", signature_scheme="hmac-sha256")
+    msg = session.msg("kernel_info_request")
+    frames = session.serialize(msg)
+    identities, signature, parts = wire.split(frames)
+    assert wire.Signer(b"k3y").verify(signature, parts)
