@@ -59,6 +59,17 @@ class ServerConfig:
         allow_hidden: whether hidden files (dot files) are served.
         delete_to_trash: deleting moves to the trash (when send2trash is installed).
         always_delete_dir: delete non-empty directories for good when not moving to the trash.
+        default_kernel_name: the kernelspec started when a request names none.
+        kernel_info_timeout: seconds a starting or restarting kernel gets to answer.
+        cull_idle_timeout, cull_interval, cull_connected, cull_busy: idle-kernel culling, as
+            jupyter_server names them (a timeout of 0 turns culling off).
+        client_buffer_bytes: outgoing bytes a slow websocket client may have pending before
+            messages for it are dropped (with one stderr notice).
+        replay_buffer_bytes, replay_buffer_seconds: what is kept for a disconnected client and
+            replayed when it reconnects with the same ``session_id``.
+        max_ws_message_size: largest websocket message accepted from a client.
+        iopub_msg_rate_limit, iopub_data_rate_limit, rate_limit_window: jupyter_server's iopub
+            rate limits (messages/s, bytes/s); 0 (the default) means none.
         log_level: level name for the ``nbserver`` loggers.
         open_browser: open a browser at start-up; ``None`` opens one only when there is a display.
     """
@@ -80,6 +91,19 @@ class ServerConfig:
     allow_hidden: bool = False
     delete_to_trash: bool = True
     always_delete_dir: bool = False
+    default_kernel_name: str = "python3"
+    kernel_info_timeout: float = 60.0
+    cull_idle_timeout: float = 0.0
+    cull_interval: float = 300.0
+    cull_connected: bool = False
+    cull_busy: bool = False
+    client_buffer_bytes: int = 256 * 1024 * 1024
+    replay_buffer_bytes: int = 64 * 1024 * 1024
+    replay_buffer_seconds: float = 600.0
+    max_ws_message_size: int = 64 * 1024 * 1024
+    iopub_msg_rate_limit: float = 0.0
+    iopub_data_rate_limit: float = 0.0
+    rate_limit_window: float = 3.0
     log_level: str = "INFO"
     open_browser: bool | None = None
 
@@ -99,6 +123,15 @@ class ServerConfig:
             raise ConfigError("port_retries must be >= 0")
         if self.max_body_size <= 0:
             raise ConfigError("max_body_size must be positive")
+        for name in ("kernel_info_timeout", "cull_interval", "rate_limit_window", "replay_buffer_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        for name in ("cull_idle_timeout", "iopub_msg_rate_limit", "iopub_data_rate_limit"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+        for name in ("client_buffer_bytes", "replay_buffer_bytes", "max_ws_message_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
         if self.cookie_max_age_days <= 0:
             raise ConfigError("cookie_max_age_days must be positive")
         if self.log_level not in _LOG_LEVELS:

@@ -1,0 +1,1 @@
+"""Kernels: starting them, and the websocket bridge between browsers and their ZMQ channels."""

@@ -1,0 +1,386 @@
+"""The bridge between one kernel's ZMQ sockets and any number of websocket clients.
+
+Theory of operation
+-------------------
+Each kernel gets ONE connection set, opened when the kernel starts and kept until it stops:
+shell, control and stdin DEALER sockets (shell and stdin share a ZMQ identity, because the kernel
+sends ``input_request`` to the identity that sent the execute request) and an iopub SUB socket.
+Opening them once, before any browser connects, means the SUB socket's subscription is in place
+long before output matters (ZMQ's "slow joiner" problem hits per-connection designs).
+
+Clients are identified by the ``session_id`` of their websocket URL. Messages flow:
+
+- client -> kernel: the client's parts are signed with the kernel's key and sent on the named
+  channel; the request's ``msg_id`` is remembered with the client's session.
+- kernel -> client: iopub goes to every attached client; shell/control/stdin replies go only to
+  the client whose request they answer (found by the parent's ``msg_id``, else its ``session``).
+  Parts are forwarded as received: no JSON is parsed except the small headers needed to route.
+
+When a client detaches (its websocket closed), messages meant for it are kept in a
+:class:`ReplayBuffer` bounded in bytes and age; when a client with the same ``session_id``
+attaches again, the buffer is replayed in order before live messages. Attach, replay and detach
+happen synchronously on the event loop, so no message can slip between replay and live delivery.
+
+States (:class:`ChannelsState`): ``NEW`` -> ``OPEN`` (sockets connected) -> ``CLOSED``;
+``reconnect`` keeps the state ``OPEN``. Sending or attaching on a closed bridge raises
+:class:`ChannelsClosed` naming the operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import zmq
+import zmq.asyncio
+
+from ...protocol import ProtocolError
+from ...protocol.wire import Signer, split
+
+__all__ = ["CHANNELS", "ChannelsClosed", "ChannelsState", "Client", "KernelChannels", "ReplayBuffer"]
+
+log = logging.getLogger("nbserver.kernel")
+
+CHANNELS = ("shell", "control", "stdin", "iopub")
+_ROUTES_KEPT = 65536  # msg_id -> session entries remembered for routing replies
+
+
+class Client(Protocol):
+    """A websocket (or test) client attached to a kernel."""
+
+    session_id: str
+
+    def deliver(self, channel: str, parts: list[bytes]) -> None:
+        """Queue a message for the client. Must not block; may drop (and say so) when the
+        client cannot keep up."""
+
+
+class ChannelsState(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ChannelsClosed(RuntimeError):
+    """An operation on a bridge whose kernel has stopped."""
+
+
+class ReplayBuffer:
+    """Messages kept for a disconnected client: at most ``max_bytes``, none older than
+    ``max_age`` seconds (oldest dropped first; ``dropped`` counts them)."""
+
+    def __init__(self, max_bytes: int, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.clock = clock
+        self.since = clock()
+        self.size = 0
+        self.dropped = 0
+        self._items: deque[tuple[float, str, list[bytes], int]] = deque()
+
+    def append(self, channel: str, parts: list[bytes]) -> None:
+        now = self.clock()
+        size = sum(len(p) for p in parts)
+        self._items.append((now, channel, parts, size))
+        self.size += size
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        items = self._items
+        while items and (self.size > self.max_bytes or now - items[0][0] > self.max_age):
+            _, _, _, size = items.popleft()
+            self.size -= size
+            self.dropped += 1
+
+    def expired(self) -> bool:
+        """True once the client has been gone longer than ``max_age``: forget it."""
+        return self.clock() - self.since > self.max_age
+
+    def drain(self) -> list[tuple[str, list[bytes]]]:
+        self._trim(self.clock())
+        items = [(channel, parts) for _, channel, parts, _ in self._items]
+        self._items.clear()
+        self.size = 0
+        return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _url(info: dict[str, Any], channel: str) -> str:
+    port = info[f"{channel}_port"]
+    if info.get("transport", "tcp") == "ipc":
+        return f"ipc://{info['ip']}-{port}"
+    ip = info["ip"]
+    return f"tcp://{'[' + ip + ']' if ':' in ip else ip}:{port}"
+
+
+class KernelChannels:
+    """One kernel's ZMQ sockets and the clients attached to them.
+
+    Args:
+        info: the kernel's connection info (``ip``, ``transport``, ``*_port``, ``key``,
+            ``signature_scheme``).
+        context: the ``zmq.asyncio.Context`` to open sockets in.
+        on_iopub: called with ``(msg_type, header bytes, content bytes)`` for every iopub message
+            before it is fanned out (the kernel manager tracks state and activity with it).
+        replay_bytes, replay_seconds: bounds of each disconnected client's replay buffer.
+    """
+
+    def __init__(
+        self,
+        info: dict[str, Any],
+        *,
+        context: zmq.asyncio.Context,
+        on_iopub: Callable[[str, bytes, bytes], None] | None = None,
+        replay_bytes: int = 64 * 1024 * 1024,
+        replay_seconds: float = 600.0,
+    ) -> None:
+        self.info = dict(info)
+        self._context = context
+        self.on_iopub = on_iopub
+        self._replay_bytes = replay_bytes
+        self._replay_seconds = replay_seconds
+        key = info.get("key") or b""
+        self._signer = Signer(
+            key if isinstance(key, bytes) else str(key).encode(), info.get("signature_scheme", "hmac-sha256")
+        )
+        self._identity = uuid.uuid4().hex.encode()
+        self._sockets: dict[str, zmq.asyncio.Socket] = {}
+        self._readers: list[asyncio.Task[None]] = []
+        self.state = ChannelsState.NEW
+        self.clients: dict[str, Client] = {}
+        self.buffers: dict[str, ReplayBuffer] = {}
+        self._routes: OrderedDict[str, str] = OrderedDict()
+        self._waiters: dict[str, asyncio.Future[list[bytes]]] = {}
+        self._internal_session = "nbserver-" + uuid.uuid4().hex[:8]
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect the four sockets and start reading; ``NEW`` -> ``OPEN``."""
+        if self.state is not ChannelsState.NEW:
+            raise ChannelsClosed(f"open: channels are {self.state.value}")
+        self._connect()
+        self.state = ChannelsState.OPEN
+
+    def _connect(self) -> None:
+        for channel in CHANNELS:
+            kind = zmq.SUB if channel == "iopub" else zmq.DEALER
+            sock = self._context.socket(kind)
+            sock.linger = 0
+            if channel == "iopub":
+                sock.setsockopt(zmq.SUBSCRIBE, b"")
+            else:
+                if channel in ("shell", "stdin"):
+                    sock.setsockopt(zmq.IDENTITY, self._identity)
+            sock.connect(_url(self.info, channel))
+            self._sockets[channel] = sock
+            self._readers.append(asyncio.ensure_future(self._read(channel, sock)))
+
+    def _disconnect(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        self._readers.clear()
+        for sock in self._sockets.values():
+            sock.close(linger=0)
+        self._sockets.clear()
+
+    def reconnect(self, info: dict[str, Any]) -> None:
+        """Point the sockets at new connection info (a restarted kernel on new ports);
+        clients stay attached."""
+        if self.state is ChannelsState.CLOSED:
+            raise ChannelsClosed("reconnect: channels are closed")
+        self.info = dict(info)
+        self._disconnect()
+        self._connect()
+
+    def close(self) -> None:
+        """Stop reading, close sockets, fail pending internal requests; ``-> CLOSED``."""
+        if self.state is ChannelsState.CLOSED:
+            return
+        self.state = ChannelsState.CLOSED
+        self._disconnect()
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_exception(ChannelsClosed("the kernel's channels closed"))
+        self._waiters.clear()
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    def attach(self, client: Client) -> int:
+        """Attach ``client``; replay what was kept for its session first. Returns the number of
+        replayed messages. A client already attached with the same session is replaced."""
+        if self.state is ChannelsState.CLOSED:
+            raise ChannelsClosed("attach: the kernel has stopped")
+        buffer = self.buffers.pop(client.session_id, None)
+        replayed = 0
+        if buffer is not None:
+            if buffer.dropped:
+                log.warning(
+                    "Replay for session %s lost %d old messages (limits: %d bytes, %.0f s)",
+                    client.session_id,
+                    buffer.dropped,
+                    buffer.max_bytes,
+                    buffer.max_age,
+                )
+            for channel, parts in buffer.drain():
+                client.deliver(channel, parts)
+                replayed += 1
+        self.clients[client.session_id] = client
+        return replayed
+
+    def detach(self, client: Client) -> None:
+        """The client's websocket closed: keep its messages until it comes back."""
+        if self.clients.get(client.session_id) is not client:
+            return  # already replaced by a newer connection of the same session
+        del self.clients[client.session_id]
+        if self.state is not ChannelsState.CLOSED:
+            self.buffers[client.session_id] = ReplayBuffer(self._replay_bytes, self._replay_seconds)
+
+    @property
+    def buffered_sessions(self) -> int:
+        return len(self.buffers)
+
+    # -- client -> kernel ------------------------------------------------------------------------
+
+    def send(self, session_id: str, channel: str, parts: list[bytes]) -> None:
+        """Sign and send a client's message. Raises ProtocolError for an unknown channel or a
+        header without ``msg_id``; ChannelsClosed when the kernel has stopped."""
+        if self.state is not ChannelsState.OPEN:
+            raise ChannelsClosed(f"send: channels are {self.state.value}")
+        if channel not in ("shell", "control", "stdin"):
+            raise ProtocolError(f"cannot send on channel {channel!r}")
+        msg_id = _field(parts[0], "msg_id")
+        if not isinstance(msg_id, str):
+            raise ProtocolError("message header has no msg_id")
+        self._remember(msg_id, session_id)
+        self._sockets[channel].send_multipart(self._signer.frames(parts), copy=False)
+
+    def _remember(self, msg_id: str, session_id: str) -> None:
+        routes = self._routes
+        routes[msg_id] = session_id
+        if len(routes) > _ROUTES_KEPT:
+            routes.popitem(last=False)
+
+    async def request(
+        self, channel: str, msg_type: str, content: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """Send a request of the server's own and await its reply's content (not forwarded to
+        clients). Raises TimeoutError, ChannelsClosed."""
+        if self.state is not ChannelsState.OPEN:
+            raise ChannelsClosed(f"request: channels are {self.state.value}")
+        msg_id = uuid.uuid4().hex
+        header = {
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "session": self._internal_session,
+            "username": "nbserver",
+            "date": _now_iso(),
+            "version": "5.3",
+        }
+        parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
+        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        self._waiters[msg_id] = future
+        try:
+            self._sockets[channel].send_multipart(self._signer.frames(parts))
+            reply = await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiters.pop(msg_id, None)
+        result: dict[str, Any] = json.loads(reply[3])
+        return result
+
+    # -- kernel -> clients -----------------------------------------------------------------------
+
+    async def _read(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+        while True:
+            try:
+                frames = await sock.recv_multipart()
+            except asyncio.CancelledError:
+                raise
+            except zmq.ZMQError as exc:
+                if self.state is ChannelsState.CLOSED:
+                    return
+                log.warning("Reading %s failed: %s", channel, exc)
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                self._dispatch(channel, frames)
+            except ProtocolError as exc:
+                log.warning("Dropped a malformed %s message from the kernel: %s", channel, exc)
+            except Exception:
+                log.exception("Failed to forward a %s message", channel)
+
+    def _dispatch(self, channel: str, frames: list[bytes]) -> None:
+        _, _, parts = split(frames)
+        if channel == "iopub":
+            if self.on_iopub is not None:
+                self.on_iopub(str(_field(parts[0], "msg_type")), parts[0], parts[3])
+            for attached in list(self.clients.values()):
+                attached.deliver(channel, parts)
+            for gone, buffer in list(self.buffers.items()):
+                if buffer.expired():
+                    del self.buffers[gone]
+                else:
+                    buffer.append(channel, parts)
+            return
+        parent_id = _field(parts[1], "msg_id")
+        waiter = self._waiters.get(parent_id) if isinstance(parent_id, str) else None
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(parts)
+            return
+        session = self._routes.get(parent_id) if isinstance(parent_id, str) else None
+        if session is None:
+            session = _field(parts[1], "session")
+        if not isinstance(session, str):
+            return
+        client = self.clients.get(session)
+        if client is not None:
+            client.deliver(channel, parts)
+        elif session in self.buffers:
+            self.buffers[session].append(channel, parts)
+
+    def broadcast_status(self, execution_state: str) -> None:
+        """Tell every client the kernel is ``restarting`` or ``dead`` (an iopub status the
+        server makes, as jupyter_server does; the kernel cannot send it itself)."""
+        header = {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": "status",
+            "session": self._internal_session,
+            "username": "nbserver",
+            "date": _now_iso(),
+            "version": "5.3",
+        }
+        parts = [
+            json.dumps(header).encode(),
+            b"{}",
+            b"{}",
+            json.dumps({"execution_state": execution_state}).encode(),
+        ]
+        for client in list(self.clients.values()):
+            client.deliver("iopub", parts)
+        for buffer in self.buffers.values():
+            buffer.append("iopub", parts)
+
+
+def _field(part: bytes, key: str) -> Any:
+    """One top-level field of a JSON object part, or None (parses only small headers)."""
+    try:
+        value = json.loads(part)
+    except ValueError:
+        return None
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,245 @@
+"""``/api/kernels/{kernel_id}/channels``: one browser's websocket to a kernel.
+
+The handler is a :class:`~nbserver.services.kernels.channels.Client`: it attaches to the
+kernel's shared channels, turns frames into message parts (v1 or legacy framing, chosen by
+subprotocol negotiation) and back, and bounds what it has queued for a slow browser.
+
+Slow clients: every frame written is counted until tornado has flushed it. When more than
+``client_buffer_bytes`` are pending, further messages for this client are dropped (never for
+others) and, once it has caught up, it gets ONE iopub ``stream`` message on stderr saying how
+many were dropped. There is no message-rate limit unless ``iopub_msg_rate_limit`` /
+``iopub_data_rate_limit`` are set (jupyter_server's options, off by default here); ``comm_msg``
+traffic is never rate-limited.
+
+Malformed frames from the browser (bad offsets, invalid JSON, unknown channel) are dropped with
+a logged reason; the connection and the kernel's other clients carry on. Frames over
+``max_ws_message_size`` close the connection with code 1009 (tornado enforces it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from tornado.websocket import WebSocketClosedError
+
+from ...context import ServerContext
+from ...protocol import ProtocolError, legacy, v1
+from ...web import Access
+from ...websocket import AuthenticatedWebSocket
+from .channels import ChannelsClosed
+from .manager import Kernel, KernelManager
+
+__all__ = ["KernelWebSocket"]
+
+log = logging.getLogger("nbserver.kernel")
+
+_RATE_EXEMPT = frozenset({"status", "comm_open", "comm_msg", "comm_close", "execute_input"})
+
+
+class RateLimit:
+    """jupyter_server's optional iopub limits: messages/s and stream bytes/s over a window."""
+
+    def __init__(self, msg_rate: float, data_rate: float, window: float) -> None:
+        self.msg_rate = msg_rate
+        self.data_rate = data_rate
+        self.window = window
+        self._events: deque[tuple[float, int]] = deque()
+        self._bytes = 0
+        self.limited = False
+
+    @property
+    def active(self) -> bool:
+        return self.msg_rate > 0 or self.data_rate > 0
+
+    def allow(self, size: int) -> bool:
+        now = time.monotonic()
+        events = self._events
+        events.append((now, size))
+        self._bytes += size
+        while events and now - events[0][0] > self.window:
+            self._bytes -= events.popleft()[1]
+        msg_rate, data_rate = len(events) / self.window, self._bytes / self.window
+        over = (self.msg_rate > 0 and msg_rate > self.msg_rate) or (
+            self.data_rate > 0 and data_rate > self.data_rate
+        )
+        under = (self.msg_rate <= 0 or msg_rate < 0.8 * self.msg_rate) and (
+            self.data_rate <= 0 or data_rate < 0.8 * self.data_rate
+        )
+        if over:
+            self.limited = True
+        elif self.limited and under:
+            self.limited = False
+        return not self.limited
+
+
+def _notice(text: str, parent_header: bytes = b"{}") -> list[bytes]:
+    header = {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": "stream",
+        "session": "nbserver",
+        "username": "nbserver",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "version": "5.3",
+    }
+    return [
+        json.dumps(header).encode(),
+        parent_header,
+        b"{}",
+        json.dumps({"name": "stderr", "text": text}).encode(),
+    ]
+
+
+class KernelWebSocket(AuthenticatedWebSocket):
+    access = Access.USER
+
+    kernel: Kernel
+    session_id: str
+
+    def initialize(self, ctx: ServerContext, kernels: KernelManager) -> None:  # type: ignore[override]
+        super().initialize(ctx)
+        self.kernels = kernels
+        self.v1 = False
+        self._pending = 0
+        self._dropped = 0
+        self._dropping = False
+        cfg = ctx.config
+        self._rate = RateLimit(cfg.iopub_msg_rate_limit, cfg.iopub_data_rate_limit, cfg.rate_limit_window)
+        self._rate_dropped = 0
+
+    async def prepare_connection(self, kernel_id: str) -> None:
+        kernel = self.kernels.kernels.get(kernel_id)
+        if kernel is None:
+            self.set_status(404)
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(
+                json.dumps({"message": f"Kernel does not exist: {kernel_id}", "reason": "no such kernel"})
+            )
+            return
+        self.kernel = kernel
+        session_id = self.get_query_argument("session_id", None)
+        if not session_id:
+            log.warning("No session_id in websocket URL for kernel %s; replies cannot be replayed", kernel_id)
+            session_id = uuid.uuid4().hex
+        self.session_id = session_id
+
+    def get_compression_options(self) -> None:
+        return None
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return v1.PROTOCOL if v1.PROTOCOL in subprotocols else None
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.v1 = self.selected_subprotocol == v1.PROTOCOL
+        channels = self.kernel.channels
+        stale = channels.clients.get(self.session_id)
+        if isinstance(stale, KernelWebSocket):
+            log.info("Replacing stale connection of session %s", self.session_id)
+            channels.detach(stale)
+            stale.close(1000, "replaced by a newer connection of the same session")
+        try:
+            replayed = channels.attach(self)
+        except ChannelsClosed:
+            self.close(1011, "the kernel has stopped")
+            return
+        self.kernel.connections += 1
+        self._attached = True
+        if replayed:
+            log.info(
+                "Replayed %d messages to session %s of kernel %s", replayed, self.session_id, self.kernel.id
+            )
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            if self.v1:
+                if isinstance(message, str):
+                    raise ProtocolError("the v1 protocol sends binary frames only")
+                channel, parts = v1.decode(message)
+            else:
+                maybe_channel, parts = legacy.decode(message)
+                channel = maybe_channel or "shell"
+            self.kernel.channels.send(self.session_id, channel, parts)
+        except ProtocolError as exc:
+            log.warning("Dropped a malformed message from session %s: %s", self.session_id, exc)
+        except ChannelsClosed:
+            self.close(1011, "the kernel has stopped")
+
+    def on_close(self) -> None:
+        if getattr(self, "_attached", False):
+            self._attached = False
+            self.kernel.connections -= 1
+            self.kernel.channels.detach(self)
+
+    # -- Client ------------------------------------------------------------------------------------
+
+    def deliver(self, channel: str, parts: list[bytes]) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
+        if channel == "iopub" and self._rate.active and not self._rate_ok(parts):
+            return
+        if self._pending > self.ctx.config.client_buffer_bytes:
+            self._dropped += 1
+            self.kernel.dropped_messages += 1
+            if not self._dropping:
+                self._dropping = True
+                log.warning("Session %s cannot keep up; dropping messages for it", self.session_id)
+            return
+        self._write(channel, parts)
+
+    def _rate_ok(self, parts: list[bytes]) -> bool:
+        header = json.loads(parts[0])
+        msg_type = header.get("msg_type")
+        if msg_type in _RATE_EXEMPT:
+            return True
+        size = len(parts[3]) if msg_type == "stream" else 0
+        was_limited = self._rate.limited
+        allowed = self._rate.allow(size)
+        if not allowed:
+            self._rate_dropped += 1
+            if not was_limited:
+                self._write(
+                    "iopub",
+                    _notice(
+                        "IOPub message rate exceeded: output is being dropped (nbserver options "
+                        "iopub_msg_rate_limit / iopub_data_rate_limit).\n",
+                        parts[1],
+                    ),
+                )
+        elif was_limited:
+            log.info(
+                "iopub messages resumed for session %s after %d dropped", self.session_id, self._rate_dropped
+            )
+        return allowed
+
+    def _write(self, channel: str, parts: list[bytes]) -> None:
+        if self.v1:
+            payload, binary = v1.encode(channel, parts), True
+        else:
+            payload, binary = legacy.encode(channel, parts)
+        size = len(payload)
+        try:
+            future = self.write_message(payload, binary=binary)
+        except WebSocketClosedError:
+            return
+        self._pending += size
+        future.add_done_callback(lambda done: self._flushed(size, done))
+
+    def _flushed(self, size: int, done: Any) -> None:
+        self._pending -= size
+        if not done.cancelled() and done.exception() is not None:
+            return  # the connection closed; on_close detaches
+        if self._dropping and self._pending < self.ctx.config.client_buffer_bytes // 2:
+            self._dropping = False
+            count, self._dropped = self._dropped, 0
+            self._write(
+                "iopub",
+                _notice(
+                    f"nbserver: {count} kernel messages were dropped because this client could not "
+                    "keep up (raise client_buffer_bytes to keep more).\n"
+                ),
+            )

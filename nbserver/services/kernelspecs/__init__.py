@@ -1,0 +1,1 @@
+"""Kernel specifications: which kernels can be started, with their logos and resources."""
