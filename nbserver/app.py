@@ -23,9 +23,15 @@ from .context import ServerContext
 from .errors import ConfigError, NotFound
 from .routing import Route, mount
 from .services import api
+from .services.contents import handlers as contents_handlers
+from .services.contents.manager import ContentsManager
+from .services.kernels import handlers as kernels_handlers
+from .services.kernels.manager import KernelManager
+from .services.kernelspecs import handlers as kernelspecs_handlers
+from .services.kernelspecs.manager import KernelSpecManager
 from .web import Access, APIHandler, PageHandler, log_request
 
-__all__ = ["make_app", "make_context", "server_routes"]
+__all__ = ["contents_manager", "kernel_manager", "make_app", "make_context", "server_routes"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -89,12 +95,45 @@ def make_context(config: ServerConfig, *, authenticator: Authenticator | None = 
     return ServerContext(config=config, auth=authenticator, cookie_name=f"nbserver-{config.port or 'auth'}")
 
 
+def contents_manager(ctx: ServerContext) -> ContentsManager:
+    """The server's contents manager, ``ctx.services["contents"]``; when there is none yet, the
+    local file manager for ``config.root_dir`` is created and registered there."""
+    manager: ContentsManager | None = ctx.services.get("contents")
+    if manager is None:
+        from .services.contents.filemanager import FileContentsManager  # import nbserver stays light
+
+        config = ctx.config
+        manager = ctx.services["contents"] = FileContentsManager(
+            config.root_dir,
+            allow_hidden=config.allow_hidden,
+            delete_to_trash=config.delete_to_trash,
+            always_delete_dir=config.always_delete_dir,
+        )
+    return manager
+
+
+def kernel_manager(ctx: ServerContext) -> KernelManager:
+    """The server's kernel manager, ``ctx.services["kernels"]`` (created, with the kernelspec
+    manager ``ctx.services["kernelspecs"]``, when missing)."""
+    specs: KernelSpecManager | None = ctx.services.get("kernelspecs")
+    if specs is None:
+        specs = ctx.services["kernelspecs"] = KernelSpecManager(default_name=ctx.config.default_kernel_name)
+    manager: KernelManager | None = ctx.services.get("kernels")
+    if manager is None:
+        manager = ctx.services["kernels"] = KernelManager(ctx.config, specs, ctx.activity)
+    return manager
+
+
 def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route]:
-    """Every route of a server with the given services, fallbacks last."""
+    """Every route of a server with the given services, fallbacks last. The services are those
+    registered in ``ctx.services`` (the defaults are created for those missing)."""
     kw = {"ctx": ctx}
     return [
         Route("/", HomeHandler, kw),
         *api.routes(ctx),
+        *contents_handlers.routes(ctx, contents_manager(ctx)),
+        *kernels_handlers.routes(ctx, kernel_manager(ctx)),
+        *kernelspecs_handlers.routes(ctx, ctx.services["kernelspecs"]),
         *auth_handlers.routes(ctx),
         *extra,
         Route("{path}/", TrailingSlashHandler, kw, params={"path": r"/.+?"}, documented=False),
@@ -117,6 +156,8 @@ def make_app(
     config: ServerConfig,
     *,
     context: ServerContext | None = None,
+    contents: ContentsManager | None = None,
+    kernels: KernelManager | None = None,
     extra_routes: Iterable[Route] = (),
     **settings: Any,
 ) -> tornado.web.Application:
@@ -126,6 +167,12 @@ def make_app(
         config: the server's configuration.
         context: shared state to use (default: :func:`make_context`). Pass one to share an
             authenticator or activity tracker with other applications.
+        contents: the contents manager behind ``/api/contents`` and ``/files`` (default: the
+            local filesystem under ``config.root_dir``). It is registered as
+            ``context.services["contents"]``, so stopping a :class:`~nbserver.Server` calls its
+            ``shutdown()``.
+        kernels: the kernel manager behind ``/api/kernels`` and the channels websocket (default:
+            local kernels from jupyter_client's kernelspecs). Its ``shutdown()`` stops them all.
         extra_routes: more routes, mounted under ``base_url`` before the fallbacks.
         settings: extra tornado application settings.
 
@@ -133,6 +180,11 @@ def make_app(
         ConfigError: if a handler does not declare its access rule.
     """
     ctx = context or make_context(config)
+    if contents is not None:
+        ctx.services["contents"] = contents
+    if kernels is not None:
+        ctx.services["kernels"] = kernels
+        ctx.services["kernelspecs"] = kernels.specs
     routes = server_routes(ctx, extra_routes)
     check_access_declared(routes)
     app = tornado.web.Application(
@@ -141,7 +193,7 @@ def make_app(
         template_path=str(STATIC_DIR / "templates"),
         xsrf_cookie_kwargs={"path": config.base_url, "samesite": "Lax"},
         websocket_ping_interval=30,
-        websocket_max_message_size=config.max_body_size,
+        websocket_max_message_size=config.max_ws_message_size,
         nbserver=ctx,
         nbserver_routes=routes,
         **settings,

@@ -87,7 +87,8 @@ class Server:
 
     Args:
         config: the configuration; ``config.port`` is the first port tried.
-        services: keyword arguments passed through to :func:`~nbserver.app.make_app`.
+        services: keyword arguments passed through to :func:`~nbserver.app.make_app`, such
+            as ``contents=`` (a :class:`~nbserver.services.contents.manager.ContentsManager`).
         write_runtime_info: write ``nbserver-<pid>.json`` so ``list`` / ``stop`` find it.
     """
 

@@ -64,7 +64,7 @@ class Client:
     def __init__(self, server: Server, token: str | None) -> None:
         self.server = server
         self.token = token
-        self.http = AsyncHTTPClient(force_instance=True)
+        self.http = AsyncHTTPClient(force_instance=True, max_clients=100)
         self.cookies: dict[str, str] = {}
 
     @property
@@ -100,8 +100,13 @@ class Client:
         if body is None and method in ("POST", "PUT", "PATCH"):
             body = b""
         request = HTTPRequest(
-            url, method=method, headers=headers, body=body, follow_redirects=False,
-            allow_nonstandard_methods=True, request_timeout=60,
+            url,
+            method=method,
+            headers=headers,
+            body=body,
+            follow_redirects=False,
+            allow_nonstandard_methods=True,
+            request_timeout=60,
         )
         raw = await self.http.fetch(request, raise_error=False)
         if raw.code == 599:
@@ -156,7 +161,8 @@ def root_dir(tmp_path: Path) -> Path:
 def make_server(
     io_loop: tornado.ioloop.IOLoop, tmp_path: Path, root_dir: Path
 ) -> Iterator[Callable[..., Awaitable[Server]]]:
-    """Start real servers on free ports: ``await make_server(**config_overrides)``."""
+    """Start real servers on free ports: ``await make_server(**overrides)``. Overrides that are
+    not ``ServerConfig`` fields (``contents=...``) are passed to ``Server``, hence ``make_app``."""
     servers: list[Server] = []
 
     async def factory(**overrides: Any) -> Server:
@@ -167,8 +173,10 @@ def make_server(
             "runtime_dir": tmp_path / "runtime",
             "open_browser": False,
         }
+        fields = ServerConfig.field_names()
+        services = {k: overrides.pop(k) for k in list(overrides) if k not in fields}
         settings.update(overrides)
-        server = Server(ServerConfig(**settings), write_runtime_info=False)
+        server = Server(ServerConfig(**settings), write_runtime_info=False, **services)
         await server.start()
         servers.append(server)
         return server

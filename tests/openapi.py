@@ -131,8 +131,7 @@ def _find_in(
     best = min(matches, key=lambda r: (-r.literal_chars, r.n_params, r.template))
     operation = spec["paths"][best.template].get(method.lower())
     assert operation is not None, (
-        f"{method.upper()} {path}: {best.template} has no {method.upper()} operation;"
-        " not in api.yaml"
+        f"{method.upper()} {path}: {best.template} has no {method.upper()} operation; not in api.yaml"
     )
     return best.template, operation
 
@@ -159,9 +158,7 @@ def _validator_at(schema_ptr: str) -> Draft202012Validator:
 
 @functools.cache
 def _validator(template: str, method: str, status: str, media_type: str) -> Draft202012Validator:
-    response_ptr, _ = _resolve(
-        SPEC, f"/paths/{_escape_pointer(template)}/{method}/responses/{status}"
-    )
+    response_ptr, _ = _resolve(SPEC, f"/paths/{_escape_pointer(template)}/{method}/responses/{status}")
     media_ptr, _ = _resolve(SPEC, f"{response_ptr}/content/{_escape_pointer(media_type)}")
     return _validator_at(f"{media_ptr}/schema")
 
@@ -190,9 +187,7 @@ def _documented_media_type(content: Mapping[str, Any], media_type: str) -> str |
     return None
 
 
-def validate_response(
-    method: str, path: str, status: int, content_type: str | None, body: bytes
-) -> None:
+def validate_response(method: str, path: str, status: int, content_type: str | None, body: bytes) -> None:
     """Assert that a response is documented in ``api.yaml`` and matches its schema."""
     method = method.lower()
     template, operation = find_operation(method, path)
@@ -201,9 +196,7 @@ def validate_response(
     assert str(status) in responses, (
         f"{where}: status {status} is not documented; api.yaml lists {sorted(responses)}"
     )
-    response_ptr, response = _resolve(
-        SPEC, f"/paths/{_escape_pointer(template)}/{method}/responses/{status}"
-    )
+    response_ptr, response = _resolve(SPEC, f"/paths/{_escape_pointer(template)}/{method}/responses/{status}")
     content: Mapping[str, Any] = response.get("content") or {}
     exempt = 300 <= status < 400 or status == 204
     if not content:
@@ -215,8 +208,7 @@ def validate_response(
     media_type = (content_type or "").split(";")[0].strip().lower()
     key = _documented_media_type(content, media_type)
     assert key is not None, (
-        f"{where}: Content-Type {content_type!r} is not documented;"
-        f" api.yaml lists {sorted(content)}"
+        f"{where}: Content-Type {content_type!r} is not documented; api.yaml lists {sorted(content)}"
     )
     _, media = _resolve(SPEC, f"{response_ptr}/content/{_escape_pointer(key)}")
     if not _is_json(media_type) or "schema" not in media:

@@ -12,14 +12,32 @@ import tornado.web
 from tornado.httpclient import AsyncHTTPClient
 
 import nbserver
-from nbserver import APIHandler, Access, ConfigError, Route, ServerConfig, make_app, make_context, mount
+from nbserver import Access, APIHandler, ConfigError, Route, ServerConfig, make_app, make_context, mount
 from nbserver.app import server_routes
 from tests import openapi
 
 EXPECTED_PUBLIC_API = {
-    "APIHandler", "Access", "BadRequest", "BaseHandler", "ConfigError", "Conflict", "Forbidden",
-    "Gone", "NBServerError", "NotFound", "PageHandler", "PayloadTooLarge", "Route", "Server",
-    "ServerConfig", "ServerContext", "__version__", "make_app", "make_context", "mount", "run",
+    "APIHandler",
+    "Access",
+    "BadRequest",
+    "BaseHandler",
+    "ConfigError",
+    "Conflict",
+    "Forbidden",
+    "Gone",
+    "NBServerError",
+    "NotFound",
+    "PageHandler",
+    "PayloadTooLarge",
+    "Route",
+    "Server",
+    "ServerConfig",
+    "ServerContext",
+    "__version__",
+    "make_app",
+    "make_context",
+    "mount",
+    "run",
     "serve",
 }
 
@@ -63,7 +81,7 @@ def test_app_refuses_a_handler_without_access(tmp_path) -> None:
             self.write_json({})
 
     ctx = make_context(_config(tmp_path))
-    with pytest.raises(ConfigError, match="Undeclared.*declares no `access`"):
+    with pytest.raises(ConfigError, match=r"Undeclared.*declares no `access`"):
         make_app(ctx.config, context=ctx, extra_routes=[Route("/x", Undeclared, {"ctx": ctx})])
 
 
@@ -91,8 +109,10 @@ async def test_embedding_in_another_application(io_loop, tmp_path) -> None:
     config = ServerConfig(root_dir=tmp_path, token="secret", base_url="/jupyter/", cookie_secret=b"k" * 32)
     ctx = make_context(config)
     app = tornado.web.Application(
-        [(r"/hello", HelloHandler)]
-        + mount(config.base_url, server_routes(ctx, [Route("/echo", Echo, {"ctx": ctx})]))
+        [
+            (r"/hello", HelloHandler),
+            *mount(config.base_url, server_routes(ctx, [Route("/echo", Echo, {"ctx": ctx})])),
+        ]
     )
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     http = tornado.httpserver.HTTPServer(app)

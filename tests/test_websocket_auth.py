@@ -81,7 +81,9 @@ async def test_refusals_are_logged_with_the_failed_check(ws_server, caplog) -> N
     assert "bad token" in await refused(host, caplog, {"Authorization": "token nope"})
     assert "bad token" in await refused(host, caplog, query="?token=nope")
     assert "bad cookie" in await refused(host, caplog, {"Cookie": "nbserver-auth=forged"})
-    assert "not local" in await refused(host, caplog, {"Host": "evil.example", "Authorization": f"token {TOKEN}"})
+    assert "not local" in await refused(
+        host, caplog, {"Host": "evil.example", "Authorization": f"token {TOKEN}"}
+    )
 
 
 async def test_cookie_upgrade_needs_an_allowed_origin(ws_server, caplog) -> None:

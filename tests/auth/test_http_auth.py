@@ -28,8 +28,11 @@ async def login_with_token(client: Client) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Authorization": f"token {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}"},
-     {"Authorization": f"TOKEN   {TOKEN}"}],
+    [
+        {"Authorization": f"token {TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}"},
+        {"Authorization": f"TOKEN   {TOKEN}"},
+    ],
 )
 async def test_token_header_forms(client: Client, headers: dict[str, str]) -> None:
     assert (await client.get("api/status", auth=None, headers=headers)).status == 200
@@ -87,9 +90,7 @@ async def test_cookie_unsafe_request_needs_xsrf(server, client: Client) -> None:
     await login_with_token(client)
     r = await client.post("api/shutdown", auth=None, use_cookies=True)
     assert r.status == 403 and r.json["reason"] == "xsrf"
-    r = await client.post(
-        "api/shutdown", auth=None, use_cookies=True, headers={"X-XSRFToken": "2|00|11|22"}
-    )
+    r = await client.post("api/shutdown", auth=None, use_cookies=True, headers={"X-XSRFToken": "2|00|11|22"})
     assert r.status == 403 and r.json["reason"] == "xsrf"
     assert not server._stopped.is_set()
     r = await client.post(
@@ -105,9 +106,7 @@ async def test_token_unsafe_request_needs_no_xsrf(server, client: Client) -> Non
 
 async def test_cookie_request_from_foreign_origin_is_refused(client: Client) -> None:
     await login_with_token(client)
-    r = await client.get(
-        "api/status", auth=None, use_cookies=True, headers={"Origin": "http://evil.example"}
-    )
+    r = await client.get("api/status", auth=None, use_cookies=True, headers={"Origin": "http://evil.example"})
     assert r.status == 403 and r.json["reason"] == "origin"
     own = f"http://127.0.0.1:{client.server.port}"
     r = await client.get("api/status", auth=None, use_cookies=True, headers={"Origin": own})
@@ -212,7 +211,11 @@ async def login_form(client: Client, password: str, next_: str = "/") -> tuple:
     assert "text/html" in page.headers["Content-Type"]
     body = f"_xsrf={_xsrf_field(page.text)}&password={password}"
     r = await client.post(
-        "login", auth=None, params={"next": next_}, body=body, use_cookies=True,
+        "login",
+        auth=None,
+        params={"next": next_},
+        body=body,
+        use_cookies=True,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     return page, r
@@ -241,7 +244,9 @@ async def test_wrong_password_is_401_with_the_form_again(password_server, make_c
 async def test_login_post_without_xsrf_is_refused(password_server, make_client) -> None:
     client = make_client(password_server, None)
     r = await client.post(
-        "login", auth=None, body="password=s3cret%20pass",
+        "login",
+        auth=None,
+        body="password=s3cret%20pass",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status == 403
@@ -249,8 +254,14 @@ async def test_login_post_without_xsrf_is_refused(password_server, make_client) 
 
 @pytest.mark.parametrize(
     "target",
-    ["//evil.example/", "http://evil.example/", "/\\evil.example", "https:evil.example",
-     "/%0d%0aSet-Cookie:x=1", "javascript:alert(1)"],
+    [
+        "//evil.example/",
+        "http://evil.example/",
+        "/\\evil.example",
+        "https:evil.example",
+        "/%0d%0aSet-Cookie:x=1",
+        "javascript:alert(1)",
+    ],
 )
 async def test_login_next_never_leaves_the_server(password_server, make_client, target) -> None:
     client = make_client(password_server, None)

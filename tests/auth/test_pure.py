@@ -17,8 +17,13 @@ from nbserver.web import scrub_uri
 
 
 def make_auth(**kw) -> Authenticator:
-    settings = {"token": "tok", "password_hash": None, "cookie_secret": b"s" * 32,
-                "cookie_max_age_days": 1.0, "user": User("ada")}
+    settings = {
+        "token": "tok",
+        "password_hash": None,
+        "cookie_secret": b"s" * 32,
+        "cookie_max_age_days": 1.0,
+        "user": User("ada"),
+    }
     settings.update(kw)
     return Authenticator(**settings)
 
@@ -82,9 +87,18 @@ def test_passwords_argon2_and_legacy() -> None:
 
 @pytest.mark.parametrize(
     ("host", "local"),
-    [("127.0.0.1:8888", True), ("localhost", True), ("LOCALHOST:1", True), ("[::1]:8888", True),
-     ("127.5.6.7", True), ("evil.example", False), ("10.0.0.1:80", False), ("", False),
-     ("localhost.evil.example", False), ("[::2]:8888", False)],
+    [
+        ("127.0.0.1:8888", True),
+        ("localhost", True),
+        ("LOCALHOST:1", True),
+        ("[::1]:8888", True),
+        ("127.5.6.7", True),
+        ("evil.example", False),
+        ("10.0.0.1:80", False),
+        ("", False),
+        ("localhost.evil.example", False),
+        ("[::2]:8888", False),
+    ],
 )
 def test_host_is_local(host: str, local: bool) -> None:
     assert host_is_local(host) is local

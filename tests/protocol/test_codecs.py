@@ -69,8 +69,14 @@ def test_legacy_binary_matches_jupyter_server(content, bufs) -> None:
     theirs = jsb.deserialize_binary_message(payload)
     assert theirs["content"] == content and theirs["buffers"] == bufs
     assert theirs["channel"] == "iopub" and theirs["msg_type"] == "execute_request"
-    msg = {"header": header(), "parent_header": {}, "metadata": {}, "content": content,
-           "channel": "shell", "buffers": bufs}
+    msg = {
+        "header": header(),
+        "parent_header": {},
+        "metadata": {},
+        "content": content,
+        "channel": "shell",
+        "buffers": bufs,
+    }
     channel, decoded = legacy.decode(jsb.serialize_binary_message(msg))
     assert channel == "shell" and decoded[4:] == bufs and json.loads(decoded[3]) == content
 
@@ -80,9 +86,14 @@ def test_legacy_text_frame_is_jupyter_json() -> None:
     payload, binary = legacy.encode("shell", parts)
     assert not binary
     assert json.loads(payload) == {
-        "header": header(), "msg_id": "m1", "msg_type": "execute_request",
-        "parent_header": {"msg_id": "p"}, "metadata": {}, "content": {"code": "1"},
-        "buffers": [], "channel": "shell",
+        "header": header(),
+        "msg_id": "m1",
+        "msg_type": "execute_request",
+        "parent_header": {"msg_id": "p"},
+        "metadata": {},
+        "content": {"code": "1"},
+        "buffers": [],
+        "channel": "shell",
     }
 
 
@@ -125,11 +136,17 @@ def test_v1_decode_never_crashes(frame: bytes) -> None:
 @pytest.mark.parametrize(
     "frame",
     [
-        "not json", "[]", '"x"', "{}", json.dumps({"header": {"msg_id": "x"}}),
+        "not json",
+        "[]",
+        '"x"',
+        "{}",
+        json.dumps({"header": {"msg_id": "x"}}),
         json.dumps({"header": header(), "content": []}),
         json.dumps({"header": header(), "channel": 3}),
         json.dumps({"header": "h"}),
-        b"", b"\x00\x00\x00\x00", b"\x00\x00\x00\x02\x00\x00\x00\x0c\x00\x00\x00\x0b{}",
+        b"",
+        b"\x00\x00\x00\x00",
+        b"\x00\x00\x00\x02\x00\x00\x00\x0c\x00\x00\x00\x0b{}",
         b"\x00\x00\x00\x01\x00\x00\x00\x04{}",
         b"\xff\xff\xff\xff",
     ],

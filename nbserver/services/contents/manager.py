@@ -160,7 +160,7 @@ class ContentsManager(ABC):
             Conflict: ``to_path`` exists.
         """
 
-    async def new_untitled(self, directory: str, type: str = "file", ext: str = "") -> Model:
+    async def new_untitled(self, directory: str, type: str = "", ext: str = "") -> Model:
         """Create ``Untitled.ipynb`` / ``untitled<ext>`` / ``Untitled Folder`` (numbered when
         taken) in ``directory``; the type defaults from ``ext`` as in jupyter_server."""
         directory = paths.normalize(directory)

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from ...context import isoformat
 from ...errors import BadRequest
 
 __all__ = [
@@ -53,8 +52,8 @@ UNTITLED = {"notebook": "Untitled", "file": "untitled", "directory": "Untitled F
 
 def timestamp(seconds: float) -> str:
     """A POSIX time as jupyter's ISO 8601 ``...Z``; an impossible time becomes the epoch."""
-    try:
-        return isoformat(datetime.fromtimestamp(seconds, timezone.utc))
+    try:  # already UTC: isoformat() directly, without context.isoformat's astimezone (2x faster)
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
     except (ValueError, OverflowError, OSError):
         return "1970-01-01T00:00:00Z"
 

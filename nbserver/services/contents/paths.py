@@ -24,6 +24,7 @@ __all__ = ["HIDE_GLOBS", "is_hidden", "is_listed", "join", "normalize", "split"]
 #: names never shown in directory listings (they can still be opened directly), as jupyter_server
 HIDE_GLOBS = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~")
 
+_HIDDEN_BY_GLOB = re.compile("|".join(fnmatch.translate(glob) for glob in HIDE_GLOBS))  # one match, not 5
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -64,4 +65,4 @@ def is_listed(name: str, allow_hidden: bool) -> bool:
     """Whether a directory entry called ``name`` appears in listings."""
     if name.startswith(".") and not allow_hidden:
         return False
-    return not any(fnmatch.fnmatchcase(name, glob) for glob in HIDE_GLOBS)
+    return _HIDDEN_BY_GLOB.match(name) is None

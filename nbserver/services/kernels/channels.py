@@ -161,6 +161,8 @@ class KernelChannels:
         self._routes: OrderedDict[str, str] = OrderedDict()
         self._waiters: dict[str, asyncio.Future[list[bytes]]] = {}
         self._internal_session = "nbserver-" + uuid.uuid4().hex[:8]
+        #: set by every iopub message: proof that the SUB subscription reached the kernel
+        self.iopub_seen = asyncio.Event()
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -200,6 +202,7 @@ class KernelChannels:
             raise ChannelsClosed("reconnect: channels are closed")
         self.info = dict(info)
         self._disconnect()
+        self.iopub_seen.clear()
         self._connect()
 
     def close(self) -> None:
@@ -321,6 +324,7 @@ class KernelChannels:
     def _dispatch(self, channel: str, frames: list[bytes]) -> None:
         _, _, parts = split(frames)
         if channel == "iopub":
+            self.iopub_seen.set()
             if self.on_iopub is not None:
                 self.on_iopub(str(_field(parts[0], "msg_type")), parts[0], parts[3])
             for attached in list(self.clients.values()):

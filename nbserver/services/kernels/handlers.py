@@ -38,7 +38,8 @@ class KernelsHandler(KernelsBase):
 
     async def post(self) -> None:
         """Start a kernel: optional body ``{name, path, kernel_id}``."""
-        body = self.json_body() or {}
+        body = self.json_body()
+        body = {} if body is None else body
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object", reason="bad model")
         kernel = await self.kernels.start(

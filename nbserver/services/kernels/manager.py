@@ -23,6 +23,7 @@ import re
 import tempfile
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,7 +66,9 @@ def _now() -> datetime:
 
 @dataclass(eq=False)
 class Kernel:
-    """One running kernel. ``connections`` counts attached websockets."""
+    """One running kernel. ``connections`` counts attached websockets; ``dropped_messages``
+    counts messages dropped for clients that could not keep up (an nbserver addition to the
+    model)."""
 
     id: str
     name: str
@@ -84,6 +87,7 @@ class Kernel:
             "last_activity": isoformat(self.last_activity),
             "execution_state": self.execution_state,
             "connections": self.connections,
+            "dropped_messages": self.dropped_messages,
         }
         if self.reason:
             model["reason"] = self.reason
@@ -109,7 +113,7 @@ class KernelManager:
         self.activity = activity
         self.kernels: dict[str, Kernel] = {}
         self._starting: dict[str, asyncio.Task[Kernel]] = {}
-        self._context = zmq.asyncio.Context()
+        self._zmq: zmq.asyncio.Context | None = None  # created with the first kernel
         self._private_dir: str | None = None
         self._culler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -180,6 +184,11 @@ class KernelManager:
         finally:
             self._starting.pop(kernel_id, None)
 
+    def _context(self) -> zmq.asyncio.Context:
+        if self._zmq is None:
+            self._zmq = zmq.asyncio.Context()
+        return self._zmq
+
     def private_dir(self) -> str:
         """A 0700 directory for connection files and ipc sockets, removed at shutdown."""
         if self._private_dir is None:
@@ -220,7 +229,7 @@ class KernelManager:
             raise NBServerError(f"Kernel {name} failed to start: {exc}", reason="kernel failed") from exc
         channels = KernelChannels(
             dict(km.get_connection_info(session=False)),
-            context=self._context,
+            context=self._context(),
             replay_bytes=self.config.replay_buffer_bytes,
             replay_seconds=self.config.replay_buffer_seconds,
         )
@@ -242,7 +251,10 @@ class KernelManager:
         return kernel
 
     async def _wait_ready(self, kernel: Kernel) -> None:
-        """Ask ``kernel_info`` until answered; fail fast if the process dies."""
+        """Ask ``kernel_info`` until it is answered on shell AND an iopub message has arrived
+        (PUB/SUB drops everything sent before the subscription reaches the kernel, so a reply
+        on shell alone does not prove that outputs will be seen); fail fast if the process
+        dies."""
         deadline = time.monotonic() + self.config.kernel_info_timeout
         while True:
             if not await kernel.km.is_alive():
@@ -258,6 +270,10 @@ class KernelManager:
                 )
             try:
                 await kernel.channels.request("shell", "kernel_info_request", {}, timeout=min(1.0, remaining))
+            except asyncio.TimeoutError:
+                continue
+            try:
+                await asyncio.wait_for(kernel.channels.iopub_seen.wait(), min(0.5, remaining))
                 return
             except asyncio.TimeoutError:
                 continue
@@ -288,6 +304,7 @@ class KernelManager:
     def _on_restarting(self, kernel: Kernel) -> None:
         log.warning("Kernel %s died; restarting", kernel.id)
         kernel.execution_state = "restarting"
+        kernel.channels.iopub_seen.clear()
         kernel.channels.broadcast_status("restarting")
         self._background(self._after_auto_restart(kernel))
 
@@ -306,6 +323,7 @@ class KernelManager:
                 kernel.channels.reconnect(info)
             try:
                 await kernel.channels.request("shell", "kernel_info_request", {}, timeout=1.0)
+                await asyncio.wait_for(kernel.channels.iopub_seen.wait(), 1.0)
             except (asyncio.TimeoutError, ChannelsClosed):
                 continue
             kernel.execution_state = "idle"
@@ -318,11 +336,12 @@ class KernelManager:
         kernel.channels.broadcast_status("dead")
         self._background(self._remove(kernel, now=True))
 
-    def _background(self, coro: Any) -> None:
-        """Run ``coro`` without awaiting it, keeping a reference until it is done."""
-        task = asyncio.ensure_future(coro)
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        """Run ``coro`` as a task the manager keeps (and :meth:`shutdown` waits for)."""
+        task: asyncio.Future[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -335,6 +354,7 @@ class KernelManager:
         messages). Raises NotFound; NBServerError 500 if it does not come back."""
         kernel = self.get(kernel_id)
         kernel.execution_state = "restarting"
+        kernel.channels.iopub_seen.clear()
         try:
             await kernel.km.restart_kernel(now=False)
         except Exception as exc:
@@ -353,9 +373,16 @@ class KernelManager:
         await self._remove(self.get(kernel_id))
 
     async def _remove(self, kernel: Kernel, now: bool = False) -> None:
+        """Forget the kernel and stop its process. The stop runs as a tracked task that a
+        cancelled caller (the culler, a dropped request) cannot interrupt half-way: a kernel
+        is never left running without a record of it."""
         if self.kernels.pop(kernel.id, None) is None:
             return
         kernel.channels.close()
+        task = self._background(self._stop_process(kernel, now))
+        await asyncio.shield(task)
+
+    async def _stop_process(self, kernel: Kernel, now: bool) -> None:
         try:
             await kernel.km.shutdown_kernel(now=now)
         except Exception:
@@ -367,14 +394,21 @@ class KernelManager:
         stopped, so that no kernel process outlives the server."""
         if self._culler is not None:
             self._culler.cancel()
-        for task in list(self._starting.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._culler
+            self._culler = None
+        for starting in list(self._starting.values()):
             with contextlib.suppress(Exception):
-                await task
+                await starting
         await asyncio.gather(*(self._remove(k) for k in list(self.kernels.values())))
+        while self._tasks:  # stops begun elsewhere (culler, restarter) finish before we go
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self.activity is not None:
             self.activity.gauges.pop("kernels", None)
             self.activity.gauges.pop("connections", None)
-        self._context.destroy(linger=0)
+        if self._zmq is not None:
+            self._zmq.destroy(linger=0)
+            self._zmq = None
         if self._private_dir is not None:
             import shutil
 

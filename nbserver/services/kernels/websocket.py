@@ -5,9 +5,11 @@ kernel's shared channels, turns frames into message parts (v1 or legacy framing,
 subprotocol negotiation) and back, and bounds what it has queued for a slow browser.
 
 Slow clients: every frame written is counted until tornado has flushed it. When more than
-``client_buffer_bytes`` are pending, further messages for this client are dropped (never for
-others) and, once it has caught up, it gets ONE iopub ``stream`` message on stderr saying how
-many were dropped. There is no message-rate limit unless ``iopub_msg_rate_limit`` /
+``client_buffer_bytes`` are pending, further output messages for this client are dropped
+(never for others; replies, input requests, status and comm messages are always delivered).
+Once it has caught up it gets ONE iopub ``stream`` message on stderr saying how many were
+dropped (one notice per cell; ``dropped_messages`` in the kernel model counts them all).
+There is no message-rate limit unless ``iopub_msg_rate_limit`` /
 ``iopub_data_rate_limit`` are set (jupyter_server's options, off by default here); ``comm_msg``
 traffic is never rate-limited.
 
@@ -107,6 +109,8 @@ class KernelWebSocket(AuthenticatedWebSocket):
         self._pending = 0
         self._dropped = 0
         self._dropping = False
+        self._drop_parent = b"{}"
+        self._noticed_parent: bytes | None = None
         cfg = ctx.config
         self._rate = RateLimit(cfg.iopub_msg_rate_limit, cfg.iopub_data_rate_limit, cfg.rate_limit_window)
         self._rate_dropped = 0
@@ -182,14 +186,27 @@ class KernelWebSocket(AuthenticatedWebSocket):
             return
         if channel == "iopub" and self._rate.active and not self._rate_ok(parts):
             return
-        if self._pending > self.ctx.config.client_buffer_bytes:
+        if self._pending > self.ctx.config.client_buffer_bytes and self._droppable(channel, parts):
             self._dropped += 1
             self.kernel.dropped_messages += 1
             if not self._dropping:
                 self._dropping = True
+                self._drop_parent = parts[1]
                 log.warning("Session %s cannot keep up; dropping messages for it", self.session_id)
             return
         self._write(channel, parts)
+
+    @staticmethod
+    def _droppable(channel: str, parts: list[bytes]) -> bool:
+        """Only output is ever dropped: replies, input requests and kernel status always get
+        through, so a lagging page still learns when a cell finished."""
+        if channel != "iopub":
+            return False
+        try:
+            msg_type = json.loads(parts[0]).get("msg_type")
+        except (ValueError, AttributeError):
+            return True
+        return msg_type not in _RATE_EXEMPT
 
     def _rate_ok(self, parts: list[bytes]) -> bool:
         header = json.loads(parts[0])
@@ -235,11 +252,11 @@ class KernelWebSocket(AuthenticatedWebSocket):
             return  # the connection closed; on_close detaches
         if self._dropping and self._pending < self.ctx.config.client_buffer_bytes // 2:
             self._dropping = False
-            count, self._dropped = self._dropped, 0
-            self._write(
-                "iopub",
-                _notice(
-                    f"nbserver: {count} kernel messages were dropped because this client could not "
-                    "keep up (raise client_buffer_bytes to keep more).\n"
-                ),
+            if self._drop_parent == self._noticed_parent:
+                return  # one notice per cell; the kernel model keeps counting
+            self._noticed_parent = self._drop_parent
+            text = (
+                "nbserver: output was dropped because this client could not keep up; "
+                f"{self._dropped} messages so far (raise client_buffer_bytes to keep more).\n"
             )
+            self._write("iopub", _notice(text, self._drop_parent))

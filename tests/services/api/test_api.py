@@ -99,7 +99,8 @@ async def test_base_url_prefixes_every_route(make_server, make_client) -> None:
     assert (await client.get("api/status")).status == 200
     assert server.config.base_url == "/jp/lab/"
     r = await client.http.fetch(
-        f"http://127.0.0.1:{server.port}/api/status", headers={"Authorization": f"token {client.token}"},
+        f"http://127.0.0.1:{server.port}/api/status",
+        headers={"Authorization": f"token {client.token}"},
         raise_error=False,
     )
     assert r.code == 404

@@ -1,0 +1,367 @@
+"""Filesystem building blocks for the file contents manager and its checkpoints. Blocking: call
+them from a worker thread, never from the event loop.
+
+- :class:`Root` confines API paths to the root directory *by realpath*, so a symlink (at any
+  depth) that leads outside the root is refused exactly like ``..``.
+- Writes are atomic: the bytes go to a temp file (:data:`TEMP_PREFIX`, hidden, ``O_EXCL``) in the
+  target's own directory, which is fsynced and ``os.replace``-d onto the target; then the
+  directory is fsynced. A failure removes the temp file and leaves the target as it was.
+- Stat results become content-less models (:func:`stat_model`) without further system calls,
+  and :func:`list_directory` builds a listing with one stat per entry.
+- :func:`translate` is the one place an ``OSError`` becomes an
+  :class:`~nbserver.errors.NBServerError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import math
+import mimetypes
+import os
+import secrets
+import shutil
+import stat
+
+from ...errors import BadRequest, Forbidden, NBServerError, NotFound
+from . import paths
+from .models import Model, base_model, timestamp
+
+__all__ = [
+    "BINARY",
+    "TEMP_PREFIX",
+    "Root",
+    "append_temp",
+    "atomic_copy",
+    "atomic_write",
+    "commit",
+    "created_time",
+    "entry_type",
+    "fsync_dir",
+    "identity",
+    "list_directory",
+    "mimetype",
+    "move",
+    "new_temp",
+    "remove_quietly",
+    "stat_model",
+    "target_mode",
+    "translate",
+    "writable_by",
+    "write_fully",
+]
+
+TEMP_PREFIX = ".~nbserver-"
+_COPY_BLOCK = 1024 * 1024
+_MISSING = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+class Root:
+    """The contents root and the realpath rules that keep every access inside it.
+
+    ``path`` arguments are normalized API paths (:func:`~.paths.normalize` output).
+    """
+
+    def __init__(self, root_dir: str | os.PathLike[str]) -> None:
+        self.path = os.path.realpath(os.fspath(root_dir))
+        self._prefix = self.path.rstrip(os.sep) + os.sep  # "/" stays "/", "/srv" gives "/srv/"
+
+    def contains(self, real: str) -> bool:
+        """Whether the resolved OS path ``real`` is the root or below it."""
+        return real == self.path or real.startswith(self._prefix)
+
+    def relative(self, real: str) -> str:
+        """The API path of a resolved OS path inside the root (``""`` for the root)."""
+        return "" if real == self.path else real[len(self._prefix) :].replace(os.sep, "/")
+
+    def os_path(self, path: str) -> str:
+        """The unresolved OS path of an API path."""
+        return os.path.join(self.path, *path.split("/")) if path else self.path
+
+    def confine(self, os_path: str, path: str) -> str:
+        """The realpath of ``os_path`` (the OS path of API ``path``; symlinks followed, the
+        target need not exist).
+
+        Raises:
+            NotFound: (``"outside root"``) the realpath is not inside the root.
+        """
+        real = os.path.realpath(os_path)
+        if not self.contains(real):
+            raise NotFound(f"No such file or directory: {path!r} is outside the root", reason="outside root")
+        return real
+
+    def real(self, path: str) -> str:
+        """The realpath of API ``path``, confined (see :meth:`confine`)."""
+        return self.confine(self.os_path(path), path)
+
+    def entry(self, path: str) -> tuple[str, str]:
+        """``(entry, real)`` for a non-root API path: ``entry`` is the OS path of the directory
+        entry itself (its parent resolved, its own name kept, so a symlink is the link) and
+        ``real`` is where it leads. Renames and deletes act on ``entry``.
+
+        Raises:
+            NotFound: (``"outside root"``) the parent or the target is outside the root.
+        """
+        parent, _, name = path.rpartition("/")
+        entry = os.path.join(self.real(parent), name)
+        return entry, self.confine(entry, path)
+
+
+# -- atomic writes -------------------------------------------------------------------------------
+
+
+def _create_temp(directory: str) -> tuple[int, str]:
+    """A new, empty temp file in ``directory``: ``(fd open for writing, path)``. ``O_EXCL`` and
+    mode ``0o666``, so the process umask gives a new file its usual permissions."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY
+    while True:
+        temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+
+
+def write_fully(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fill(fd: int, temp: str, data: bytes, source: str | None) -> None:
+    """Write ``data`` then the file ``source`` to ``fd`` and close it; remove ``temp`` on failure."""
+    try:
+        try:
+            write_fully(fd, data)
+            if source is not None:
+                with open(source, "rb") as src:
+                    while block := src.read(_COPY_BLOCK):
+                        write_fully(fd, block)
+        finally:
+            os.close(fd)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+
+
+def new_temp(directory: str, data: bytes = b"", source: str | None = None) -> str:
+    """A temp file in ``directory`` holding ``data`` (or a copy of the file ``source``)."""
+    fd, temp = _create_temp(directory)
+    _fill(fd, temp, data, source)
+    return temp
+
+
+def append_temp(temp: str, data: bytes) -> None:
+    """Append ``data`` to a temp file; on failure the temp file is removed."""
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_APPEND | BINARY)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    _fill(fd, temp, data, None)
+
+
+def remove_quietly(*temps: str) -> None:
+    """Remove temp files; gone already is fine."""
+    for temp in temps:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
+def target_mode(target: str) -> int | None:
+    """The permission bits a write onto ``target`` keeps: ``None`` if nothing is there.
+    Raises IsADirectoryError if a directory is."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", target)
+    return stat.S_IMODE(st.st_mode)
+
+
+def commit(temp: str, target: str, mode: int | None, times_ns: tuple[int, int] | None = None) -> None:
+    """Make the temp file ``target``, atomically: fsync it, give it ``mode`` (``None``: the
+    umask's) and ``(atime_ns, mtime_ns)`` if given, ``os.replace`` it onto ``target``, fsync the
+    directory. On failure ``temp`` is removed and ``target`` is untouched."""
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_APPEND | BINARY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mode is not None:
+            os.chmod(temp, mode)
+        if times_ns is not None:
+            os.utime(temp, ns=times_ns)
+        os.replace(temp, target)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    fsync_dir(os.path.dirname(target))
+
+
+def fsync_dir(directory: str) -> None:
+    """Make a rename in ``directory`` durable. Best effort: some platforms and filesystems
+    cannot fsync a directory, and by then the data itself is safely in place."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(target: str, data: bytes, mode: int | None) -> None:
+    """Replace (or create) ``target`` with ``data``, all or nothing (see :func:`commit`)."""
+    commit(new_temp(os.path.dirname(target), data), target, mode)
+
+
+def atomic_copy(source: str, target: str, mode: int | None, times_ns: tuple[int, int] | None) -> None:
+    """Copy the file ``source`` onto ``target``, all or nothing (see :func:`commit`)."""
+    commit(new_temp(os.path.dirname(target), source=source), target, mode, times_ns)
+
+
+def move(source: str, target: str) -> None:
+    """``os.rename``, falling back to ``shutil.move`` only across filesystems (``EXDEV``)."""
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(source, target)
+
+
+# -- stat results --------------------------------------------------------------------------------
+
+
+def identity() -> tuple[int | None, frozenset[int]]:
+    """``(effective uid, groups)`` for :func:`writable_by`; ``(None, {})`` without uids."""
+    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows
+        return None, frozenset()
+    return os.geteuid(), frozenset(os.getgroups()) | {os.getegid()}
+
+
+def writable_by(st: os.stat_result, euid: int | None, groups: frozenset[int]) -> bool:
+    """Whether the user ``euid`` (in ``groups``) may write the file ``st`` describes, from its
+    mode bits alone (ACLs and read-only mounts are not seen): root may write anything, the owner
+    bits apply to the owner, the group bits to members. ``euid=None`` (no uids: Windows) reads
+    the read-only attribute."""
+    if euid is None:
+        return bool(st.st_mode & stat.S_IWUSR)
+    if euid == 0:
+        return True
+    if st.st_uid == euid:
+        return bool(st.st_mode & stat.S_IWUSR)
+    if st.st_gid in groups:
+        return bool(st.st_mode & stat.S_IWGRP)
+    return bool(st.st_mode & stat.S_IWOTH)
+
+
+def created_time(st: os.stat_result) -> float:
+    """Birth time where the platform reports a sane one, else ``st_ctime``."""
+    birth = getattr(st, "st_birthtime", None)
+    if isinstance(birth, (int, float)) and math.isfinite(birth) and birth >= 0:
+        return birth
+    return st.st_ctime
+
+
+def entry_type(name: str, mode: int) -> str | None:
+    """The model type of a directory entry: ``"directory"``, ``"notebook"`` (``*.ipynb``),
+    ``"file"``; ``None`` for what is never served (fifos, sockets, devices)."""
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISREG(mode):
+        return "notebook" if name.endswith(".ipynb") else "file"
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _mimetype_of_suffix(suffix: str) -> str | None:
+    return mimetypes.guess_type("x" + suffix, strict=False)[0]
+
+
+def mimetype(name: str) -> str | None:
+    """``mimetypes``' guess for a file name (``None`` if unknown), cached: the guess depends on
+    the last two suffixes only (``.tar.gz``)."""
+    parts = name.rsplit(".", 2)
+    return _mimetype_of_suffix("." + ".".join(parts[1:])) if len(parts) > 1 else None
+
+
+def stat_model(path: str, st: os.stat_result, kind: str, writable: bool) -> Model:
+    """A content-less model from a stat result; files get the MIME type their name suggests."""
+    modified = timestamp(st.st_mtime)
+    created = created_time(st)
+    return base_model(
+        path,
+        kind,
+        created=modified if created == st.st_mtime else timestamp(created),
+        last_modified=modified,
+        size=None if kind == "directory" else st.st_size,
+        writable=writable,
+        mimetype=mimetype(path.rpartition("/")[2]) if kind == "file" else None,
+    )
+
+
+def list_directory(root: Root, path: str, real: str, allow_hidden: bool) -> list[Model]:
+    """Content-less models of the entries of the directory ``real`` (API ``path``) that listings
+    show: one scandir pass, one stat per entry, a realpath only for symlinks (skipped when they
+    lead outside the root, to a hidden target, or nowhere). Hidden names and
+    :data:`~.paths.HIDE_GLOBS` are skipped (hidden ones unless ``allow_hidden``)."""
+    euid, groups = identity()
+    children: list[Model] = []
+    with os.scandir(real) as entries:
+        for entry in entries:
+            name = entry.name
+            if not paths.is_listed(name, allow_hidden):
+                continue
+            if not name.isascii():
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:  # undecodable bytes in the name: unreachable by URL
+                    continue
+            try:
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if not root.contains(target) or (
+                        not allow_hidden and paths.is_hidden(root.relative(target))
+                    ):
+                        continue
+                    st = entry.stat()
+                else:
+                    st = entry.stat(follow_symlinks=False)
+            except OSError:  # vanished, dangling, a loop, no permission
+                continue
+            kind = entry_type(name, st.st_mode)
+            if kind is not None:
+                writable = writable_by(st, euid, groups)
+                children.append(stat_model(paths.join(path, name), st, kind, writable))
+    return children
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def translate(exc: OSError | ValueError, path: str) -> NBServerError:
+    """The error to raise (``from exc``) for a foreign exception met while working on API ``path``.
+
+    Missing things are 404, permissions 403 (``"permission denied"``), a directory where a file
+    goes 400 ``"bad type"``, names the filesystem cannot hold 400, any other ``OSError`` 500 with
+    the OS message.
+    """
+    if isinstance(exc, PermissionError):
+        return Forbidden(f"Permission denied: {path!r}", reason="permission denied")
+    if isinstance(exc, IsADirectoryError):
+        return BadRequest(f"{path!r} is a directory", reason="bad type")
+    if isinstance(exc, OSError) and exc.errno in _MISSING:
+        return NotFound(f"No such file or directory: {path!r}")
+    if isinstance(exc, OSError) and exc.errno != errno.ENAMETOOLONG:
+        return NBServerError(f"Error on {path!r}: {exc.strerror or exc}")
+    return BadRequest(f"Invalid path {path!r}: {exc}")  # ValueError/UnicodeError: unencodable name

@@ -1,0 +1,206 @@
+"""The kernel websocket bridge with real kernels: both framings, fan-out and routing, stdin,
+replay after a disconnect, slow clients, and malformed frames.
+
+Bad frames tried: v1 garbage bytes, a v1 text frame, legacy invalid JSON, a legacy message with
+no header, an unknown channel, a message over max_ws_message_size, an unknown kernel id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from nbserver.protocol import v1
+from tests.conftest import TOKEN, Client
+from tests.services.kernels.wsclient import KernelSocket, stream_text
+
+
+def ws_base(client: Client) -> str:
+    return client.base.replace("http://", "ws://")
+
+
+@pytest.fixture
+def kernel_id(io_loop, client: Client) -> str:
+    r = io_loop.run_sync(lambda: client.post("api/kernels", json={}))
+    assert r.status == 201
+    return str(r.json["id"])
+
+
+@pytest.mark.parametrize("protocol", ["v1", "legacy"])
+async def test_execute_and_kernel_info(client: Client, kernel_id: str, protocol: str) -> None:
+    ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, protocol)
+    msg_id = await ws.send("shell", "kernel_info_request", {})
+    seen = await ws.until(lambda m: m.channel == "shell")
+    assert seen[-1].msg_type == "kernel_info_reply"
+    assert seen[-1].parent_header["msg_id"] == msg_id
+    assert seen[-1].content["language_info"]["name"] == "python"
+    outputs, reply = await ws.run("print(6*7)")
+    assert stream_text(outputs) == "42\n"
+    assert reply.content["status"] == "ok"
+    outputs, reply = await ws.run("1/0")
+    assert reply.content["ename"] == "ZeroDivisionError"
+    assert any(m.msg_type == "error" for m in outputs)
+    r = await client.get(f"api/kernels/{kernel_id}")
+    assert r.json["connections"] == 1
+    ws.close()
+
+
+@pytest.mark.parametrize("protocol", ["v1", "legacy"])
+async def test_binary_buffers_travel_both_ways(client: Client, kernel_id: str, protocol: str) -> None:
+    """A comm message with a buffer: legacy uses its binary framing, v1 its buffer parts."""
+    ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, protocol)
+    code = (
+        "from ipykernel.comm import Comm\n"
+        "c = Comm(target_name='t', data={})\n"
+        "c.send(data={'n': 3}, buffers=[b'\\x00\\x01\\xff'])\n"
+    )
+    msg_id = await ws.execute(code)
+    seen = await ws.until(lambda m: m.msg_type == "comm_msg")
+    assert seen[-1].buffers == [b"\x00\x01\xff"]
+    assert seen[-1].parent_header["msg_id"] == msg_id
+    ws.close()
+
+
+async def test_two_clients_share_output_but_not_replies_or_prompts(client: Client, kernel_id: str) -> None:
+    a = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1")
+    b = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "legacy")
+    outputs, _reply = await a.run("print('shared')")
+    assert stream_text(outputs) == "shared\n"
+    seen_b = await b.until(lambda m: m.msg_type == "stream")
+    assert seen_b[-1].content["text"] == "shared\n"
+    assert not any(m.channel == "shell" for m in seen_b)
+    msg_id = await a.execute("answer = input('name? ')", allow_stdin=True)
+    prompt = await a.until(lambda m: m.channel == "stdin")
+    assert prompt[-1].msg_type == "input_request" and prompt[-1].content["prompt"] == "name? "
+    await a.send("stdin", "input_reply", {"value": "ada"}, parent=prompt[-1].header)
+    await a.until(lambda m: m.channel == "shell" and m.parent_header.get("msg_id") == msg_id)
+    seen_b = await b.until(
+        lambda m: (
+            m.msg_type == "status"
+            and m.content["execution_state"] == "idle"
+            and m.parent_header.get("msg_id") == msg_id
+        )
+    )
+    assert not any(m.channel in ("stdin", "shell") for m in seen_b)
+    outputs, _ = await b.run("print(answer)")
+    assert stream_text(outputs) == "ada\n"
+    assert (await client.get(f"api/kernels/{kernel_id}")).json["connections"] == 2
+    assert (await client.get("api/status")).json["connections"] == 2
+    a.close()
+    b.close()
+
+
+async def test_reconnect_replays_every_line_exactly_once(client: Client, kernel_id: str) -> None:
+    """A client drops in the middle of a 20,000-line print loop and reconnects with the same
+    session_id: every line arrives exactly once, in order."""
+    ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1", session="same-session")
+    msg_id = await ws.execute("for i in range(20000): print(i, flush=True)")
+    text: list[str] = []
+
+    def take(m) -> bool:
+        if m.msg_type == "stream":
+            text.append(m.content["text"])
+        return (
+            m.msg_type == "status"
+            and m.content["execution_state"] == "idle"
+            and m.parent_header.get("msg_id") == msg_id
+        )
+
+    while sum(t.count("\n") for t in text) < 2000:
+        take(await ws.recv())
+    ws.close()  # then drain what the server sent before it saw the close
+    while (m := await ws.recv()) is not None:
+        take(m)
+    await asyncio.sleep(0.5)  # the kernel keeps printing while nobody is connected
+    ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1", session="same-session")
+    while not take(await ws.recv()):
+        pass
+    assert "".join(text).splitlines() == [str(i) for i in range(20000)]
+    ws.close()
+
+
+async def test_malformed_frames_are_skipped(client: Client, kernel_id: str) -> None:
+    good = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1")
+    other = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "legacy")
+    for bad in (b"\x00garbage", v1.encode("nope", [b"{}"] * 4), v1.encode("shell", [b"{}"] * 4)):
+        await good.conn.write_message(bad, binary=True)
+    await good.conn.write_message("text in v1")
+    for bad in (
+        "not json",
+        json.dumps({"content": {}}),
+        json.dumps({"header": {"msg_id": "x", "msg_type": "y"}, "channel": "iopub"}),
+    ):
+        await other.conn.write_message(bad)
+    outputs, _ = await good.run("print('still fine')")
+    assert stream_text(outputs) == "still fine\n"
+    outputs, _reply = await other.run("print('me too')")
+    assert stream_text(outputs) == "me too\n"
+    good.close()
+    other.close()
+
+
+async def test_oversized_message_closes_with_1009(make_server, make_client) -> None:
+    client = make_client(await make_server(max_ws_message_size=10_000))
+    r = await client.post("api/kernels", json={})
+    ws = await KernelSocket.connect(ws_base(client), r.json["id"], TOKEN, "v1")
+    await ws.execute("x = '" + "a" * 20_000 + "'")
+    while (m := await ws.recv()) is not None:
+        assert m.channel != "shell", "the oversized request must not reach the kernel"
+    assert ws.conn.close_code == 1009
+    ws.close()
+
+
+async def test_slow_client_is_bounded_and_told(make_server, make_client) -> None:
+    """A client that stops reading: its messages are dropped past client_buffer_bytes, and it
+    gets one stderr notice when it catches up; the kernel model counts nothing lost for others."""
+    client = make_client(await make_server(client_buffer_bytes=64 * 1024))
+    r = await client.post("api/kernels", json={})
+    ws = await KernelSocket.connect(ws_base(client), r.json["id"], TOKEN, "v1")
+    payload = base64.b64encode(b"x" * 1000).decode()
+    msg_id = await ws.execute(f"for i in range(3000): print('{payload}', flush=True)")
+    await asyncio.sleep(8)  # do not read: the server must bound what it queues for us
+    notices = []
+    while True:
+        m = await ws.recv()
+        if m.msg_type == "stream" and m.content["name"] == "stderr":
+            notices.append(m.content["text"])
+        if notices:
+            break
+    assert len(notices) == 1 and "output was dropped" in notices[0]
+    while not (
+        m.msg_type == "status"
+        and m.content["execution_state"] == "idle"
+        and m.parent_header.get("msg_id") == msg_id
+    ):
+        m = await ws.recv()
+        assert not (m.msg_type == "stream" and m.content["name"] == "stderr")
+    model = (await client.get(f"api/kernels/{r.json['id']}")).json
+    assert model["dropped_messages"] > 0
+    ws.close()
+
+
+async def test_unknown_kernel_and_missing_token(client: Client, kernel_id: str) -> None:
+    url = f"{ws_base(client)}api/kernels/00000000-0000-0000-0000-000000000000/channels"
+    with pytest.raises(HTTPClientError) as info:
+        await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}))
+    assert info.value.code == 404
+    url = f"{ws_base(client)}api/kernels/{kernel_id}/channels"
+    with pytest.raises(HTTPClientError) as info:
+        await websocket_connect(HTTPRequest(url))
+    assert info.value.code == 403
+
+
+async def test_websocket_has_tcp_nodelay(server, client: Client, kernel_id: str) -> None:
+    ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1")
+    await ws.run("1")
+    channels = server.ctx.services["kernels"].kernels[kernel_id].channels
+    (handler,) = channels.clients.values()
+    sock = handler.ws_connection.stream.socket
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    ws.close()
