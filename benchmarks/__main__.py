@@ -116,9 +116,15 @@ def run_group(
         records.append(rec)
         _progress(f"  rep {rep} {target:15} {wl:10} FAILED: {rec.error} ({elapsed:.1f} s)")
 
+    def prepare(root: Path) -> None:  # fixtures of the selected workloads, before start-up
+        for wl in workloads:
+            setup = WORKLOADS[wl].setup
+            if setup is not None:
+                setup(root, cfg)
+
     t_spawn = time.perf_counter()
     try:
-        with start_target(TARGETS[target], keep_dir=keep_logs) as running:
+        with start_target(TARGETS[target], keep_dir=keep_logs, prepare=prepare) as running:
             _progress(f"  rep {rep} {target:15} started in {running.startup_s:.2f} s (pid {running.pid})")
             for wl in workloads:
                 t0 = time.perf_counter()

@@ -275,18 +275,26 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def start_target(
-    spec: TargetSpec, *, ready_timeout: float = READY_TIMEOUT_S, keep_dir: Path | None = None
+    spec: TargetSpec,
+    *,
+    ready_timeout: float = READY_TIMEOUT_S,
+    keep_dir: Path | None = None,
+    prepare: Callable[[Path], None] | None = None,
 ) -> Iterator[RunningTarget]:
     """Start ``spec`` fresh, wait until it serves ``GET /api/status``, yield it, always stop it.
 
     ``keep_dir``: if given, the server's stdout/stderr logs are copied there (named after the
     target and pid) before the temporary directory is removed.
+    ``prepare``: if given, called with the fresh root directory before the process is spawned
+    (workload fixtures; not part of the measured start-up time).
     """
     workdir = Path(tempfile.mkdtemp(prefix=f"nbbench-{spec.name}-"))
     proc: subprocess.Popen[bytes] | None = None
     try:
         root = workdir / "root"
         root.mkdir()
+        if prepare is not None:
+            prepare(root)
         env = _target_env(workdir)
         port = free_port()
         argv = spec.argv(port, root, Path(env["JUPYTER_RUNTIME_DIR"]))

@@ -18,15 +18,26 @@ _ms    ms     lower
 _us    us     lower
 _s     s      lower
 _mb    MiB    lower
+_kib   KiB    lower
 _rps   req/s  higher
+_ops   op/s   higher
+_mps   msg/s  higher
+_count count  higher
 ====== ====== ================
 
 Register a new workload with :func:`register`::
 
-    @register("contents", "GET /api/contents on a directory of 1000 files")
+    @register("contents", "GET /api/contents on a directory of 1000 files", setup=make_files)
     def contents(target: RunningTarget, cfg: RunConfig) -> Measurements:
         ...
         return {"list_median_ms": ...}
+
+``setup(root_dir, cfg)``, if given, creates the workload's fixtures in the target's root
+directory *before* the server process starts (the same files for every target).
+
+The built-in workloads live here (``startup``, ``status``) and in ``workloads_contents``
+(``listing``, ``notebook``, ``fileops``) and ``workloads_kernels`` (``kernel_start``,
+``ws_rtt``, ``flood``, ``sessions10``); importing this module registers all of them.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .targets import RunningTarget
 
@@ -46,6 +58,7 @@ __all__ = [
     "Measurements",
     "NotApplicable",
     "RunConfig",
+    "Setup",
     "Workload",
     "higher_is_better",
     "register",
@@ -77,6 +90,18 @@ class RunConfig:
     throughput_requests: int = 10000
     startup_load_requests: int = 5000  # the burst between the two RSS readings of `startup`
     heavy_scale: float = 0.5
+    # workloads_contents
+    listing_files: int = 10_000  # files in the directory of `listing`
+    listing_requests: int = 20
+    notebook_cells: int = 2000  # code cells of the ~10 MB notebook of `notebook`
+    notebook_requests: int = 10  # GETs and PUTs each
+    fileops_clients: int = 8
+    fileops_rounds: int = 25  # create + save + rename + delete per client and round
+    # workloads_kernels
+    kernel_start_repeats: int = 5
+    ws_rtt_requests: int = 500
+    flood_lines: int = 20_000
+    sessions_concurrency: int = 10
 
     @classmethod
     def for_mode(cls, quick: bool) -> RunConfig:
@@ -87,8 +112,16 @@ class RunConfig:
                 seq_requests=200,
                 throughput_requests=600,
                 startup_load_requests=300,
+                listing_requests=5,
+                notebook_requests=3,
+                fileops_rounds=10,
+                kernel_start_repeats=2,
+                ws_rtt_requests=200,
             )
         return cls()
+
+
+Setup = Callable[[Path, RunConfig], None]  # (root_dir, cfg): fixtures made before start-up
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,7 @@ class Workload:
     name: str
     description: str
     func: Callable[[RunningTarget, RunConfig], Measurements]
+    setup: Setup | None = None
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -105,7 +139,11 @@ _UNITS: dict[str, tuple[str, bool]] = {  # suffix -> (unit label, higher is bett
     "us": ("us", False),
     "s": ("s", False),
     "mb": ("MiB", False),
+    "kib": ("KiB", False),
     "rps": ("req/s", True),
+    "ops": ("op/s", True),
+    "mps": ("msg/s", True),
+    "count": ("count", True),
 }
 
 
@@ -125,16 +163,19 @@ def higher_is_better(name: str) -> bool:
 
 
 def register(
-    name: str, description: str
+    name: str, description: str, setup: Setup | None = None
 ) -> Callable[[Callable[[RunningTarget, RunConfig], Measurements]], Callable[..., Measurements]]:
-    """Decorator adding a workload to :data:`WORKLOADS` (run in registration order)."""
+    """Decorator adding a workload to :data:`WORKLOADS` (run in registration order).
+
+    ``setup(root_dir, cfg)`` runs before the server starts, in the fresh root directory.
+    """
 
     def deco(
         func: Callable[[RunningTarget, RunConfig], Measurements],
     ) -> Callable[[RunningTarget, RunConfig], Measurements]:
         if name in WORKLOADS:
             raise ValueError(f"workload {name!r} registered twice")
-        WORKLOADS[name] = Workload(name, description, func)
+        WORKLOADS[name] = Workload(name, description, func, setup)
         return func
 
     return deco
@@ -288,3 +329,7 @@ def status(target: RunningTarget, cfg: RunConfig) -> Measurements:
             results[key] = na
     target.check_alive()
     return results
+
+
+# Registers the workloads of the other modules, after these (registry order = run order).
+from . import workloads_contents, workloads_kernels  # noqa: E402, F401

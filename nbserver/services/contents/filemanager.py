@@ -381,8 +381,9 @@ class FileContentsManager(ContentsManager):
     # -- chunked uploads ---------------------------------------------------------------------
 
     async def _save_chunk(self, path: str, chunk: int, data: bytes) -> tuple[Model, bool]:
-        """Chunks go 1, 2, 3, ..., -1. Anything else (a chunk 1 while an upload of ``path`` is
-        in progress included: a repeat) discards the upload; the next chunk 1 starts afresh."""
+        """Chunks go 1, 2, 3, ..., -1. A chunk 1 always starts afresh (a client retrying an
+        upload discards its abandoned attempt); any other chunk out of order (missing or
+        repeated) discards the upload with 400 "bad chunk"."""
         async with self._upload_lock:
             now = time.monotonic()
             dropped = [
@@ -391,6 +392,9 @@ class FileContentsManager(ContentsManager):
                 if now - upload.touched > UPLOAD_IDLE_LIMIT
             ]
             current = self._uploads.pop(path, None)
+            if chunk == 1 and current is not None:
+                dropped.append(current)
+                current = None
             expected = 1 if current is None else current.next_chunk
             if chunk != expected and (chunk != -1 or current is None):
                 dropped += [current] if current else []

@@ -130,7 +130,7 @@ def test_decode_text_of_binary_is_bad_format() -> None:
         (b"x", "text"),  # not a string
         (["x"], "base64"),
         ("not base64!", "base64"),  # invalid alphabet
-        ("YWJj\nZA==", "base64"),  # line breaks are refused (validate=True)
+        ("YW*j", "base64"),  # a character outside the alphabet
         ("é", "base64"),  # not ASCII
         ("\ud800", "text"),  # lone surrogate
     ],
@@ -139,6 +139,26 @@ def test_encode_file_bad_inputs_are_bad_format(content: Any, format: Any) -> Non
     with pytest.raises(BadRequest) as info:
         models.encode_file(content, format)
     assert info.value.reason == "bad format"
+
+
+def test_encode_file_accepts_base64_with_line_breaks() -> None:
+    assert models.encode_file("YWJj\nZA==\r\n", "base64") == b"abcd"
+
+
+def test_notebook_cells_without_ids_are_read_and_saved() -> None:
+    """A v4.5 notebook whose cells lack ids (written by old tools) is not a bad notebook."""
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {"cell_type": "code", "source": "1", "metadata": {}, "outputs": [], "execution_count": None}
+        ],
+    }
+    read, message = models.read_notebook(json.dumps(nb).encode())
+    assert message is None and read["cells"][0]["id"]
+    data, message = models.notebook_bytes(json.loads(json.dumps(nb)))
+    assert message is None and json.loads(data)["cells"][0]["id"]
 
 
 # -- notebooks -----------------------------------------------------------------------------------
