@@ -43,6 +43,7 @@ The built-in workloads live here (``startup``, ``status``) and in ``workloads_co
 from __future__ import annotations
 
 import http.client
+import json
 import math
 import statistics
 import threading
@@ -50,6 +51,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .targets import RunningTarget
 
@@ -59,6 +61,8 @@ __all__ = [
     "NotApplicable",
     "RunConfig",
     "Setup",
+    "call",
+    "call_json",
     "Workload",
     "higher_is_better",
     "register",
@@ -199,6 +203,42 @@ def _checked_get(conn: http.client.HTTPConnection, target: RunningTarget, path: 
     body = resp.read()
     if resp.status != 200:
         raise RuntimeError(f"GET {path} -> HTTP {resp.status}: {body[:200]!r}")
+
+
+def call(
+    conn: http.client.HTTPConnection,
+    target: RunningTarget,
+    method: str,
+    path: str,
+    body: object = None,
+) -> tuple[int, bytes]:
+    """One request on ``conn`` (kept alive: the body is read fully): ``(status, body)``.
+
+    ``body``: ``bytes`` are sent as they are, anything else but ``None`` as JSON.
+    """
+    headers = target.headers()
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def call_json(
+    conn: http.client.HTTPConnection,
+    target: RunningTarget,
+    method: str,
+    path: str,
+    body: object = None,
+    expect: tuple[int, ...] = (200,),
+) -> Any:
+    """:func:`call`, raising unless the status is in ``expect``; the parsed JSON body (or None)."""
+    status, raw = call(conn, target, method, path, body)
+    if status not in expect:
+        raise RuntimeError(f"{method} {path} -> HTTP {status}: {raw[:200]!r}")
+    return json.loads(raw) if raw else None
 
 
 def sequential_latency(target: RunningTarget, path: str, n: int, warmup: int) -> list[float]:

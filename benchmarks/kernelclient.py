@@ -1,0 +1,323 @@
+"""Kernel clients for the benchmarks: the kernel websocket of a target, and direct ZMQ (the floor).
+
+:class:`KernelSocket` speaks to ``/api/kernels/<id>/channels`` with tornado's websocket client. It
+offers the ``v1.kernel.websocket.jupyter.org`` subprotocol and falls back to the legacy JSON
+framing when the server does not select it. tornado's client does not set ``TCP_NODELAY``; it is
+set on the underlying socket right after the handshake, so the client adds no Nagle delay.
+
+:func:`direct_kernel` starts a kernel in the benchmark process with jupyter_client
+(``AsyncKernelManager``) and yields its ``AsyncKernelClient``: the same requests over ZMQ with no
+server in between. That is the floor a websocket bridge can be compared with.
+
+The framing codecs are re-implemented here (a few lines) on purpose: a benchmark of nbserver
+should not decode nbserver's frames with nbserver's own codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import struct
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from .targets import RunningTarget
+
+__all__ = [
+    "V1_PROTOCOL",
+    "FloodResult",
+    "KernelSocket",
+    "Message",
+    "direct_kernel",
+    "direct_flood",
+    "direct_rtt",
+    "distinct_lines",
+]
+
+V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+KERNEL_NAME = "python3"
+
+
+def v1_encode(channel: str, parts: list[bytes]) -> bytes:
+    """One v1 frame: ``uint64 LE n``, ``n`` offsets, channel, then the parts (n = parts + 2)."""
+    name = channel.encode()
+    count = len(parts) + 2
+    offsets = [8 * (count + 1), 8 * (count + 1) + len(name)]
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    return b"".join([struct.pack(f"<{count + 1}Q", count, *offsets), name, *parts])
+
+
+def v1_decode(frame: bytes) -> tuple[str, list[bytes]]:
+    (count,) = struct.unpack_from("<Q", frame, 0)
+    offsets = struct.unpack_from(f"<{count}Q", frame, 8)
+    if count < 6 or offsets[-1] != len(frame):
+        raise ValueError(f"malformed v1 frame ({len(frame)} bytes, {count} offsets)")
+    channel = frame[offsets[0] : offsets[1]].decode()
+    return channel, [frame[offsets[i] : offsets[i + 1]] for i in range(1, count - 1)]
+
+
+def legacy_decode(frame: str | bytes) -> dict[str, Any]:
+    """The message dict of a legacy text frame, or of a binary frame (buffers dropped)."""
+    if isinstance(frame, bytes):
+        (count,) = struct.unpack_from(">I", frame, 0)
+        offsets = [*struct.unpack_from(f">{count}I", frame, 4), len(frame)]
+        frame = frame[offsets[0] : offsets[1]]
+    msg = json.loads(frame)
+    if not isinstance(msg, dict):
+        raise ValueError("legacy frame is not a JSON object")
+    return msg
+
+
+class Message:
+    """One received message; the JSON parts are parsed only when asked for."""
+
+    def __init__(self, channel: str, parts: list[bytes] | None = None, msg: dict[str, Any] | None = None):
+        self.channel = channel
+        self._parts = parts
+        self._msg = msg
+
+    def _part(self, index: int, key: str) -> dict[str, Any]:
+        if self._msg is not None:
+            value = self._msg.get(key) or {}
+        else:
+            assert self._parts is not None
+            value = json.loads(self._parts[index])
+        if not isinstance(value, dict):
+            raise ValueError(f"message {key} is not an object")
+        return value
+
+    @cached_property
+    def header(self) -> dict[str, Any]:
+        return self._part(0, "header")
+
+    @cached_property
+    def parent_header(self) -> dict[str, Any]:
+        return self._part(1, "parent_header")
+
+    @cached_property
+    def content(self) -> dict[str, Any]:
+        return self._part(3, "content")
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header.get("msg_type"))
+
+    @property
+    def parent_id(self) -> str | None:
+        value = self.parent_header.get("msg_id")
+        return None if value is None else str(value)
+
+
+def _header(msg_type: str, session: str) -> dict[str, str]:
+    return {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "session": session,
+        "username": "benchmark",
+        "date": "2026-01-01T00:00:00.000000Z",
+        "version": "5.3",
+    }
+
+
+@dataclass
+class FloodResult:
+    """What one execute of a printing cell produced, counted at the client."""
+
+    seconds: float  # send -> the execute's status: idle
+    messages: int  # iopub messages parented to the execute (status and execute_input included)
+    stdout: list[str] = field(default_factory=list)  # the stream texts, in order
+
+    @property
+    def msgs_per_s(self) -> float:
+        return self.messages / self.seconds
+
+
+def distinct_lines(texts: list[str], expected: int) -> int:
+    """How many of the lines ``0 .. expected-1`` occur in the concatenated ``texts``."""
+    seen = set()
+    for line in "".join(texts).split("\n"):
+        if line.isdigit():
+            value = int(line)
+            if value < expected:
+                seen.add(value)
+    return len(seen)
+
+
+class KernelSocket:
+    """One websocket to ``/api/kernels/<id>/channels`` of a running target."""
+
+    def __init__(self, conn: WebSocketClientConnection, session: str) -> None:
+        self.conn = conn
+        self.session = session
+        self.v1 = conn.selected_subprotocol == V1_PROTOCOL
+
+    @property
+    def protocol(self) -> str:
+        return "v1" if self.v1 else "legacy"
+
+    @classmethod
+    async def open(cls, target: RunningTarget, kernel_id: str, timeout: float = 60.0) -> KernelSocket:
+        session = uuid.uuid4().hex
+        url = f"ws://{target.host}:{target.port}/api/kernels/{kernel_id}/channels?session_id={session}"
+        request = HTTPRequest(url, headers=target.headers(), connect_timeout=timeout, request_timeout=timeout)
+        conn = await websocket_connect(request, subprotocols=[V1_PROTOCOL], max_message_size=64 << 20)
+        stream = conn.protocol.stream
+        if stream is None:
+            conn.close()
+            raise RuntimeError("the websocket has no stream to set TCP_NODELAY on")
+        stream.set_nodelay(True)
+        return cls(conn, session)
+
+    async def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> str:
+        header = _header(msg_type, self.session)
+        if self.v1:
+            parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
+            await self.conn.write_message(v1_encode(channel, parts), binary=True)
+        else:
+            msg = {
+                "header": header,
+                "parent_header": {},
+                "metadata": {},
+                "content": content,
+                "channel": channel,
+                "buffers": [],
+            }
+            await self.conn.write_message(json.dumps(msg))
+        return header["msg_id"]
+
+    async def recv(self, timeout: float = 60.0) -> Message:
+        raw = await asyncio.wait_for(self.conn.read_message(), timeout)
+        if raw is None:
+            raise ConnectionError("the kernel websocket closed")
+        if self.v1:
+            if not isinstance(raw, bytes):
+                raise ValueError("a text frame on a v1 websocket")
+            channel, parts = v1_decode(raw)
+            return Message(channel, parts=parts)
+        msg = legacy_decode(raw)
+        return Message(str(msg.get("channel")), msg=msg)
+
+    async def request(self, msg_type: str, content: dict[str, Any], timeout: float = 60.0) -> Message:
+        """Send on shell, return the shell reply to it (other messages are skipped)."""
+        msg_id = await self.send("shell", msg_type, content)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = await self.recv(max(0.1, deadline - time.monotonic()))
+            if msg.channel == "shell" and msg.parent_id == msg_id:
+                return msg
+
+    async def rtt(self, count: int) -> list[float]:
+        """Milliseconds of ``count`` sequential kernel_info round trips (send -> reply)."""
+        samples = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            await self.request("kernel_info_request", {})
+            samples.append((time.perf_counter() - t0) * 1000.0)
+        return samples
+
+    async def flood(self, code: str, timeout: float = 180.0) -> FloodResult:
+        """Execute ``code``; count its iopub messages until its ``status: idle``."""
+        t0 = time.perf_counter()
+        msg_id = await self.send("shell", "execute_request", _execute_content(code))
+        deadline = time.monotonic() + timeout
+        result = FloodResult(0.0, 0)
+        while True:
+            msg = await self.recv(max(0.1, deadline - time.monotonic()))
+            if msg.channel != "iopub" or msg.parent_id != msg_id:
+                continue
+            result.messages += 1
+            kind = msg.msg_type
+            if kind == "stream" and msg.content.get("name") == "stdout":
+                result.stdout.append(str(msg.content.get("text", "")))
+            elif kind == "status" and msg.content.get("execution_state") == "idle":
+                result.seconds = time.perf_counter() - t0
+                return result
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _execute_content(code: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "silent": False,
+        "store_history": False,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The floor: the same requests straight over ZMQ with jupyter_client
+
+
+@contextlib.asynccontextmanager
+async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[Any]:
+    """Start a kernel in this process with ``AsyncKernelManager``; yield a ready client.
+
+    The kernel runs in a temporary directory with its connection file there; it is shut down
+    (and the channels stopped) on exit, also after errors.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    with tempfile.TemporaryDirectory(prefix="nbbench-direct-") as tmp:
+        km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(Path(tmp) / "kernel.json"))
+        await km.start_kernel(cwd=tmp)
+        kc = km.client()
+        try:
+            kc.start_channels(hb=False)
+            await kc.wait_for_ready(timeout=timeout)
+            yield kc
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+
+async def _until(get: Callable[..., Any], match: Callable[[dict[str, Any]], bool], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await get(timeout=max(0.1, deadline - time.monotonic()))
+        if match(msg):
+            return msg
+
+
+async def direct_rtt(kc: Any, count: int, timeout: float = 60.0) -> list[float]:
+    """Milliseconds of ``count`` kernel_info round trips on the shell channel (send -> reply)."""
+    samples = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        msg_id = kc.kernel_info()
+        await _until(kc.get_shell_msg, lambda m, i=msg_id: m["parent_header"].get("msg_id") == i, timeout)
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    return samples
+
+
+async def direct_flood(kc: Any, code: str, timeout: float = 180.0) -> FloodResult:
+    """Execute ``code`` over ZMQ; count its iopub messages until its ``status: idle``."""
+    t0 = time.perf_counter()
+    msg_id = kc.execute(code, store_history=False)
+    deadline = time.monotonic() + timeout
+    result = FloodResult(0.0, 0)
+    while True:
+        msg = await kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        result.messages += 1
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream" and content.get("name") == "stdout":
+            result.stdout.append(str(content.get("text", "")))
+        elif kind == "status" and content.get("execution_state") == "idle":
+            result.seconds = time.perf_counter() - t0
+            return result
