@@ -38,8 +38,8 @@ __all__ = [
     "FloodResult",
     "KernelSocket",
     "Message",
-    "direct_kernel",
     "direct_flood",
+    "direct_kernel",
     "direct_rtt",
     "distinct_lines",
 ]
@@ -172,7 +172,7 @@ class KernelSocket:
         url = f"ws://{target.host}:{target.port}/api/kernels/{kernel_id}/channels?session_id={session}"
         request = HTTPRequest(url, headers=target.headers(), connect_timeout=timeout, request_timeout=timeout)
         conn = await websocket_connect(request, subprotocols=[V1_PROTOCOL], max_message_size=64 << 20)
-        stream = conn.protocol.stream
+        stream = conn.protocol.stream if conn.protocol is not None else None
         if stream is None:
             conn.close()
             raise RuntimeError("the websocket has no stream to set TCP_NODELAY on")
@@ -299,7 +299,11 @@ async def direct_rtt(kc: Any, count: int, timeout: float = 60.0) -> list[float]:
     for _ in range(count):
         t0 = time.perf_counter()
         msg_id = kc.kernel_info()
-        await _until(kc.get_shell_msg, lambda m, i=msg_id: m["parent_header"].get("msg_id") == i, timeout)
+
+        def is_reply(msg: dict[str, Any], msg_id: str = msg_id) -> bool:
+            return bool(msg["parent_header"].get("msg_id") == msg_id)
+
+        await _until(kc.get_shell_msg, is_reply, timeout)
         samples.append((time.perf_counter() - t0) * 1000.0)
     return samples
 

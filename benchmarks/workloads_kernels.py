@@ -1,0 +1,254 @@
+"""Kernel workloads: start-up, websocket round trips, an output flood, concurrent sessions.
+
+Targets are driven over REST and the kernel websocket only (``kernelclient.KernelSocket``: v1
+subprotocol when the server selects it, ``TCP_NODELAY`` on the client socket). ``ws_rtt`` and
+``flood`` also measure the *floor*: the same requests made straight over ZMQ with jupyter_client
+to a kernel the benchmark starts itself (no server in between), in the same run, right after the
+target's own kernel has been deleted.
+
+Every kernel a workload starts is deleted again (``DELETE /api/kernels/<id>``), also after an
+error, so the next workload sees an idle server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import threading
+import time
+from collections.abc import AsyncIterator
+
+from .kernelclient import (
+    KERNEL_NAME,
+    FloodResult,
+    KernelSocket,
+    direct_flood,
+    direct_kernel,
+    direct_rtt,
+    distinct_lines,
+)
+from .targets import RunningTarget
+from .workloads import Measurements, NotApplicable, RunConfig, call, call_json, percentile, register
+
+__all__: list[str] = []
+
+RTT_WARMUP = 20
+KERNEL_TIMEOUT_S = 120.0
+
+
+def start_kernel(target: RunningTarget) -> str:
+    conn = target.connection(timeout=KERNEL_TIMEOUT_S)
+    try:
+        model = call_json(conn, target, "POST", "/api/kernels", {"name": KERNEL_NAME}, (200, 201))
+    finally:
+        conn.close()
+    return str(model["id"])
+
+
+def delete_kernel(target: RunningTarget, kernel_id: str) -> None:
+    conn = target.connection(timeout=KERNEL_TIMEOUT_S)
+    try:
+        call_json(conn, target, "DELETE", f"/api/kernels/{kernel_id}", None, (204,))
+    finally:
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def kernel_socket(target: RunningTarget) -> AsyncIterator[KernelSocket]:
+    """POST a kernel, open its websocket, wait for a kernel_info_reply; always DELETE it after."""
+    kernel_id = start_kernel(target)
+    try:
+        ws = await KernelSocket.open(target, kernel_id)
+        try:
+            await ws.request("kernel_info_request", {}, timeout=KERNEL_TIMEOUT_S)
+            yield ws
+        finally:
+            ws.close()
+    finally:
+        delete_kernel(target, kernel_id)
+
+
+# --------------------------------------------------------------------------------------------
+# kernel_start
+
+
+@register(
+    "kernel_start",
+    "POST /api/kernels -> websocket open -> first kernel_info_reply; then DELETE",
+)
+def kernel_start(target: RunningTarget, cfg: RunConfig) -> Measurements:
+    post_ms: list[float] = []
+    ready_s: list[float] = []
+    delete_ms: list[float] = []
+
+    async def once() -> None:
+        t0 = time.perf_counter()
+        kernel_id = start_kernel(target)
+        post_ms.append((time.perf_counter() - t0) * 1000.0)
+        deleted = False
+        try:
+            ws = await KernelSocket.open(target, kernel_id, timeout=KERNEL_TIMEOUT_S)
+            try:
+                await ws.request("kernel_info_request", {}, timeout=KERNEL_TIMEOUT_S)
+                ready_s.append(time.perf_counter() - t0)
+            finally:
+                ws.close()
+            t1 = time.perf_counter()
+            delete_kernel(target, kernel_id)
+            deleted = True
+            delete_ms.append((time.perf_counter() - t1) * 1000.0)
+        finally:
+            if not deleted:
+                delete_kernel(target, kernel_id)
+
+    async def all_rounds() -> None:
+        for _ in range(cfg.kernel_start_repeats):
+            await once()
+
+    asyncio.run(all_rounds())
+    return {
+        "kernel_post_ms": statistics.median(post_ms),
+        "kernel_ready_s": statistics.median(ready_s),
+        "kernel_delete_ms": statistics.median(delete_ms),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# ws_rtt
+
+
+@register(
+    "ws_rtt",
+    "sequential kernel_info round trips on one websocket, and the same straight over ZMQ (floor)",
+)
+def ws_rtt(target: RunningTarget, cfg: RunConfig) -> Measurements:
+    n = cfg.ws_rtt_requests
+
+    async def measure() -> tuple[list[float], list[float]]:
+        async with kernel_socket(target) as ws:
+            await ws.rtt(RTT_WARMUP)
+            samples = await ws.rtt(n)
+        async with direct_kernel() as kc:  # the target's kernel is gone by now
+            await direct_rtt(kc, RTT_WARMUP)
+            floor = await direct_rtt(kc, n)
+        return samples, floor
+
+    samples, floor = asyncio.run(measure())
+    median, floor_median = statistics.median(samples), statistics.median(floor)
+    return {
+        "ws_rtt_median_ms": median,
+        "ws_rtt_p99_ms": percentile(samples, 99),
+        "ws_rtt_zmq_floor_median_ms": floor_median,
+        "ws_rtt_over_floor_ms": median - floor_median,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# flood
+
+
+def _flood_code(lines: int) -> str:
+    return f"for i in range({lines}):\n    print(i, flush=True)\n"
+
+
+@register(
+    "flood",
+    "a cell printing 20,000 lines with flush: time to idle, msg/s, lines received; ZMQ floor",
+)
+def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
+    code = _flood_code(cfg.flood_lines)
+
+    async def measure() -> tuple[FloodResult, FloodResult]:
+        async with kernel_socket(target) as ws:
+            await ws.flood("pass")  # warm-up: first execute of the kernel
+            result = await ws.flood(code)
+        async with direct_kernel() as kc:
+            await direct_flood(kc, "pass")
+            floor = await direct_flood(kc, code)
+        return result, floor
+
+    result, floor = asyncio.run(measure())
+    return {
+        "flood_s": result.seconds,
+        "flood_mps": result.msgs_per_s,
+        "flood_lines_count": float(distinct_lines(result.stdout, cfg.flood_lines)),
+        "flood_zmq_floor_s": floor.seconds,
+        "flood_zmq_floor_mps": floor.msgs_per_s,
+        "flood_zmq_floor_lines_count": float(distinct_lines(floor.stdout, cfg.flood_lines)),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# sessions10
+
+
+@register(
+    "sessions10",
+    "10 concurrent POST /api/sessions (each starts a kernel); then DELETE them",
+)
+def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
+    n = cfg.sessions_concurrency
+    names = [f"sessions_c{n}_wall_s", f"sessions_c{n}_post_median_s", f"sessions_c{n}_delete_wall_s"]
+    code, _ = target.get("/api/sessions")
+    if code == 404:
+        na = NotApplicable("GET /api/sessions -> HTTP 404 (no sessions service)")
+        return dict.fromkeys(names, na)
+    barrier = threading.Barrier(n + 1)
+    post_s: list[float] = []
+    ids: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def create(i: int) -> None:
+        conn = target.connection(timeout=KERNEL_TIMEOUT_S)
+        body = {
+            "path": f"s{i}.ipynb",
+            "name": f"s{i}.ipynb",
+            "type": "notebook",
+            "kernel": {"name": KERNEL_NAME},
+        }
+        try:
+            try:
+                conn.connect()
+            finally:
+                barrier.wait()
+            t0 = time.perf_counter()
+            model = call_json(conn, target, "POST", "/api/sessions", body, (201,))
+            with lock:
+                post_s.append(time.perf_counter() - t0)
+                ids.append(str(model["id"]))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    def delete(session_id: str) -> None:
+        conn = target.connection(timeout=KERNEL_TIMEOUT_S)
+        try:
+            status, body = call(conn, target, "DELETE", f"/api/sessions/{session_id}")
+            if status != 204:
+                errors.append(RuntimeError(f"DELETE session -> HTTP {status}: {body[:200]!r}"))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=create, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    deleters = [threading.Thread(target=delete, args=(sid,), daemon=True) for sid in ids]
+    for t in deleters:
+        t.start()
+    for t in deleters:
+        t.join()
+    delete_wall = time.perf_counter() - t1
+    if errors:
+        raise RuntimeError(f"{len(errors)} session requests failed; first: {errors[0]!r}")
+    return dict(zip(names, [wall, statistics.median(post_s), delete_wall], strict=True))
