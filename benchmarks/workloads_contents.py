@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import importlib
 import json
 import random
 import statistics
@@ -103,8 +104,8 @@ def make_notebook(cells: int) -> bytes:
     """An nbformat 4.5 notebook of ``cells`` code cells (ids ``cell-NNNN``), each with a stream
     output and a display_data of text/plain + a ~3 KB base64 PNG; ~10 MB for 2,000 cells.
     Deterministic: the same bytes for the same ``cells`` (seeded RNG, fixed ids)."""
-    import nbformat
-    from nbformat import v4
+    nbformat: Any = importlib.import_module("nbformat")  # untyped: used through Any
+    v4: Any = importlib.import_module("nbformat.v4")
 
     rng = random.Random(20_000)
     nb = v4.new_notebook()

@@ -361,6 +361,37 @@ def test_signal_shuts_down_cleanly(server_factory: Any, signum: signal.Signals) 
     assert "Traceback" not in log
 
 
+def test_sigterm_stops_the_kernels_it_started(tmp_path: Path, server_factory: Any) -> None:
+    """No kernel process outlives the server it belongs to."""
+    root = tmp_path / "root"
+    root.mkdir()
+    server = server_factory("--port", str(free_port()), "--token", "t", "--root-dir", str(root))
+    request = urllib.request.Request(
+        server.url("api/kernels"), data=b"{}", method="POST", headers={"Authorization": "token t"}
+    )
+    kernel = json.loads(urllib.request.urlopen(request, timeout=60).read())
+    assert kernel["execution_state"] == "idle"
+    pids = kernel_pids(root)
+    assert len(pids) == 1
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait_exit() == 0
+    assert kernel_pids(root) == []
+    assert "Traceback" not in server.log
+
+
+def kernel_pids(cwd: Path) -> list[int]:
+    """ipykernel processes running in ``cwd`` (each test's root is its own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if b"ipykernel" in (entry / "cmdline").read_bytes() and Path(os.readlink(entry / "cwd")) == cwd:
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 # -- 6. configuration precedence and errors -----------------------------------------------------
 
 

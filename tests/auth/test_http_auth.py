@@ -276,3 +276,16 @@ async def test_login_accepts_the_token_on_token_servers(client: Client) -> None:
     _, r = await login_form(client, TOKEN)
     assert r.status == 302
     assert (await client.get("api/status", auth=None, use_cookies=True)).status == 200
+
+
+async def test_cookie_secret_is_private_and_survives_a_restart(make_server, make_client, tmp_path) -> None:
+    """Logins survive a server restart: the secret is persisted in the runtime dir, mode 0600."""
+    first = make_client(await make_server())
+    await login_with_token(first)
+    secret = tmp_path / "runtime" / "nbserver_cookie_secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    await first.server.stop()
+    second = make_client(await make_server(port=first.server.port))  # the same server, restarted
+    assert first.server.ctx is not None and second.server.ctx is not None
+    second.cookies = {second.server.ctx.cookie_name: first.cookies[first.server.ctx.cookie_name]}
+    assert (await second.get("api/status", auth=None, use_cookies=True)).status == 200
