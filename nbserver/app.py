@@ -29,9 +29,19 @@ from .services.kernels import handlers as kernels_handlers
 from .services.kernels.manager import KernelManager
 from .services.kernelspecs import handlers as kernelspecs_handlers
 from .services.kernelspecs.manager import KernelSpecManager
+from .services.sessions import handlers as sessions_handlers
+from .services.sessions.manager import SessionManager
+from .services.sessions.store import SessionStore
 from .web import Access, APIHandler, PageHandler, log_request
 
-__all__ = ["contents_manager", "kernel_manager", "make_app", "make_context", "server_routes"]
+__all__ = [
+    "contents_manager",
+    "kernel_manager",
+    "make_app",
+    "make_context",
+    "server_routes",
+    "session_manager",
+]
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -124,6 +134,18 @@ def kernel_manager(ctx: ServerContext) -> KernelManager:
     return manager
 
 
+def session_manager(ctx: ServerContext) -> SessionManager:
+    """The server's session manager, ``ctx.services["sessions"]``; when missing, one with an
+    in-memory store over :func:`kernel_manager` is created and registered there. Its
+    ``shutdown()`` only closes the store: the kernel manager stops the kernels."""
+    manager: SessionManager | None = ctx.services.get("sessions")
+    if manager is None:
+        manager = ctx.services["sessions"] = SessionManager(
+            SessionStore(), kernel_manager(ctx), ctx.config.root_dir
+        )
+    return manager
+
+
 def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route]:
     """Every route of a server with the given services, fallbacks last. The services are those
     registered in ``ctx.services`` (the defaults are created for those missing)."""
@@ -134,6 +156,7 @@ def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route
         *contents_handlers.routes(ctx, contents_manager(ctx)),
         *kernels_handlers.routes(ctx, kernel_manager(ctx)),
         *kernelspecs_handlers.routes(ctx, ctx.services["kernelspecs"]),
+        *sessions_handlers.routes(ctx, session_manager(ctx)),
         *auth_handlers.routes(ctx),
         *extra,
         Route("{path}/", TrailingSlashHandler, kw, params={"path": r"/.+?"}, documented=False),
@@ -158,6 +181,7 @@ def make_app(
     context: ServerContext | None = None,
     contents: ContentsManager | None = None,
     kernels: KernelManager | None = None,
+    sessions: SessionManager | None = None,
     extra_routes: Iterable[Route] = (),
     **settings: Any,
 ) -> tornado.web.Application:
@@ -173,13 +197,22 @@ def make_app(
             ``shutdown()``.
         kernels: the kernel manager behind ``/api/kernels`` and the channels websocket (default:
             local kernels from jupyter_client's kernelspecs). Its ``shutdown()`` stops them all.
+        sessions: the session manager behind ``/api/sessions`` (default: an in-memory SQLite
+            store over the kernel manager). Its kernel manager becomes the server's; passing a
+            different ``kernels`` as well is a ConfigError.
         extra_routes: more routes, mounted under ``base_url`` before the fallbacks.
         settings: extra tornado application settings.
 
     Raises:
-        ConfigError: if a handler does not declare its access rule.
+        ConfigError: if a handler does not declare its access rule, or if ``sessions`` uses
+            another kernel manager than ``kernels``.
     """
     ctx = context or make_context(config)
+    if sessions is not None:
+        if kernels is not None and kernels is not sessions.kernels:
+            raise ConfigError("sessions= must use the kernel manager passed as kernels=")
+        kernels = sessions.kernels
+        ctx.services["sessions"] = sessions
     if contents is not None:
         ctx.services["contents"] = contents
     if kernels is not None:

@@ -1,0 +1,1 @@
+"""Sessions: which notebook (or console, or file) is bound to which running kernel."""
