@@ -57,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=f"comma-separated workloads (default: all: {','.join(WORKLOADS)})",
     )
-    p.add_argument("--quick", action="store_true", help="small sizes; whole run well under 1 min")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, and the slow workloads in the first repetition only (unless --repeat "
+        "is given); the whole suite in about 3-4 min on 2 cores",
+    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -198,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no target can run; nothing to do", file=sys.stderr)
         return 1
 
+    # --quick without --repeat: slow workloads run only in their first `quick_repeat` repetitions.
+    capped = args.quick and args.repeat is None
+
+    def runs_in(wl: str, rep: int) -> bool:
+        cap = WORKLOADS[wl].quick_repeat
+        return not capped or cap is None or rep <= cap
+
     records: list[RunRecord] = []
     interrupted = False
     t_start = time.perf_counter()
@@ -205,8 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = [[wl] for wl in workloads] if args.isolate else [workloads]
         for rep in range(1, repeat + 1):
             for group in groups:
+                selected = [wl for wl in group if runs_in(wl, rep)]
+                if not selected:
+                    continue
                 for target in targets:  # interleaved: A, B, A, B, ...
-                    run_group(records, group, target, rep, cfg, args.keep_logs)
+                    run_group(records, selected, target, rep, cfg, args.keep_logs)
     except KeyboardInterrupt:
         interrupted = True
         notes.append("interrupted by Ctrl-C: partial results")
@@ -215,8 +230,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes.append(f"total benchmark time {total_s:.1f} s")
 
     summaries = summarize(records, targets)
+    quick_note = ""
+    if capped:
+        fewer = [
+            f"{wl} ({cap})"
+            for wl in workloads
+            if (cap := WORKLOADS[wl].quick_repeat) is not None and cap < repeat
+        ]
+        if fewer:
+            quick_note = f"quick mode: repetitions run by the slow workloads: {', '.join(fewer)}"
+            notes.append(quick_note)
     print()
     print_table(summaries, targets, repeat=repeat)
+    if quick_note:
+        print(f"note: {quick_note}")
     if interrupted:
         print("note: interrupted by Ctrl-C: partial results")
     print(f"total time {total_s:.1f} s ({'quick' if args.quick else 'full'} mode)")
@@ -228,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeat": repeat,
             "isolate": args.isolate,
             "run_config": dataclasses.asdict(cfg),
+            "quick_repeat": {wl: WORKLOADS[wl].quick_repeat for wl in workloads} if capped else {},
             "argv": list(sys.argv if argv is None else argv),
         }
         write_json(

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from tornado.httpclient import HTTPRequest
@@ -41,11 +42,13 @@ __all__ = [
     "direct_flood",
     "direct_kernel",
     "direct_rtt",
-    "distinct_lines",
+    "missing_ranges",
+    "received_lines",
 ]
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 KERNEL_NAME = "python3"
+IDLE_GRACE_S = 10.0
 
 
 def v1_encode(channel: str, parts: list[bytes]) -> bytes:
@@ -137,21 +140,38 @@ class FloodResult:
     seconds: float  # send -> the execute's status: idle
     messages: int  # iopub messages parented to the execute (status and execute_input included)
     stdout: list[str] = field(default_factory=list)  # the stream texts, in order
+    stderr: list[str] = field(default_factory=list)  # e.g. a server's "rate exceeded" notice
+    idle_lost: bool = False  # the execute_reply came but the final status: idle never did
 
     @property
     def msgs_per_s(self) -> float:
         return self.messages / self.seconds
 
 
-def distinct_lines(texts: list[str], expected: int) -> int:
-    """How many of the lines ``0 .. expected-1`` occur in the concatenated ``texts``."""
+def received_lines(texts: list[str], expected: int) -> set[int]:
+    """Which of the lines ``0 .. expected-1`` occur in the concatenated ``texts``."""
     seen = set()
     for line in "".join(texts).split("\n"):
         if line.isdigit():
             value = int(line)
             if value < expected:
                 seen.add(value)
-    return len(seen)
+    return seen
+
+
+def missing_ranges(seen: set[int], expected: int, limit: int = 5) -> str:
+    """The first ``limit`` runs of missing lines, e.g. ``"1200-1210, 5000"``."""
+    runs: list[str] = []
+    start: int | None = None
+    for i in range(expected + 1):
+        if i < expected and i not in seen:
+            start = i if start is None else start
+        elif start is not None:
+            runs.append(str(start) if start == i - 1 else f"{start}-{i - 1}")
+            start = None
+            if len(runs) == limit:
+                break
+    return ", ".join(runs)
 
 
 class KernelSocket:
@@ -227,21 +247,44 @@ class KernelSocket:
         return samples
 
     async def flood(self, code: str, timeout: float = 180.0) -> FloodResult:
-        """Execute ``code``; count its iopub messages until its ``status: idle``."""
+        """Execute ``code``; count its iopub messages until its ``status: idle``.
+
+        A server that falls behind can lose iopub messages at the kernel's PUB high-water mark,
+        the final ``idle`` included. So once the execute_reply is in, ``idle`` gets
+        ``IDLE_GRACE_S`` more; without it, the time of the last message counts and
+        ``idle_lost`` is set (reported, not a failure).
+        """
         t0 = time.perf_counter()
         msg_id = await self.send("shell", "execute_request", _execute_content(code))
         deadline = time.monotonic() + timeout
         result = FloodResult(0.0, 0)
+        replied, last = False, t0
         while True:
-            msg = await self.recv(max(0.1, deadline - time.monotonic()))
-            if msg.channel != "iopub" or msg.parent_id != msg_id:
+            try:
+                msg = await self.recv(max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                if not replied:
+                    raise TimeoutError(
+                        f"no execute_reply within {timeout:.0f} s ({result.messages} iopub messages)"
+                    ) from None
+                result.seconds, result.idle_lost = last - t0, True
+                return result
+            if msg.parent_id != msg_id:
+                continue
+            last = time.perf_counter()
+            if msg.channel == "shell":
+                replied = True
+                deadline = min(deadline, time.monotonic() + IDLE_GRACE_S)
+                continue
+            if msg.channel != "iopub":
                 continue
             result.messages += 1
             kind = msg.msg_type
-            if kind == "stream" and msg.content.get("name") == "stdout":
-                result.stdout.append(str(msg.content.get("text", "")))
+            if kind == "stream":
+                out = result.stdout if msg.content.get("name") == "stdout" else result.stderr
+                out.append(str(msg.content.get("text", "")))
             elif kind == "status" and msg.content.get("execution_state") == "idle":
-                result.seconds = time.perf_counter() - t0
+                result.seconds = last - t0
                 return result
 
     def close(self) -> None:
@@ -274,7 +317,8 @@ async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[Any]:
 
     with tempfile.TemporaryDirectory(prefix="nbbench-direct-") as tmp:
         km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(Path(tmp) / "kernel.json"))
-        await km.start_kernel(cwd=tmp)
+        with open(Path(tmp) / "kernel.log", "wb") as log:  # keeps the kernel's warnings off our stderr
+            await km.start_kernel(cwd=tmp, stdout=log, stderr=log)
         kc = km.client()
         try:
             kc.start_channels(hb=False)
@@ -315,13 +359,19 @@ async def direct_flood(kc: Any, code: str, timeout: float = 180.0) -> FloodResul
     deadline = time.monotonic() + timeout
     result = FloodResult(0.0, 0)
     while True:
-        msg = await kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        try:
+            msg = await kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        except Empty:
+            raise TimeoutError(
+                f"no status: idle within {timeout:.0f} s ({result.messages} messages)"
+            ) from None
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         result.messages += 1
         kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream" and content.get("name") == "stdout":
-            result.stdout.append(str(content.get("text", "")))
+        if kind == "stream":
+            out = result.stdout if content.get("name") == "stdout" else result.stderr
+            out.append(str(content.get("text", "")))
         elif kind == "status" and content.get("execution_state") == "idle":
             result.seconds = time.perf_counter() - t0
             return result

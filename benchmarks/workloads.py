@@ -134,6 +134,7 @@ class Workload:
     description: str
     func: Callable[[RunningTarget, RunConfig], Measurements]
     setup: Setup | None = None
+    quick_repeat: int | None = None  # --quick (without --repeat): run in this many repetitions only
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -167,11 +168,13 @@ def higher_is_better(name: str) -> bool:
 
 
 def register(
-    name: str, description: str, setup: Setup | None = None
+    name: str, description: str, setup: Setup | None = None, quick_repeat: int | None = None
 ) -> Callable[[Callable[[RunningTarget, RunConfig], Measurements]], Callable[..., Measurements]]:
     """Decorator adding a workload to :data:`WORKLOADS` (run in registration order).
 
     ``setup(root_dir, cfg)`` runs before the server starts, in the fresh root directory.
+    ``quick_repeat``: with ``--quick`` (and no explicit ``--repeat``) the workload runs only in
+    the first ``quick_repeat`` repetitions, to keep the quick suite short.
     """
 
     def deco(
@@ -179,7 +182,7 @@ def register(
     ) -> Callable[[RunningTarget, RunConfig], Measurements]:
         if name in WORKLOADS:
             raise ValueError(f"workload {name!r} registered twice")
-        WORKLOADS[name] = Workload(name, description, func, setup)
+        WORKLOADS[name] = Workload(name, description, func, setup, quick_repeat)
         return func
 
     return deco

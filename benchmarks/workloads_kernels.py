@@ -3,7 +3,8 @@
 Targets are driven over REST and the kernel websocket only (``kernelclient.KernelSocket``: v1
 subprotocol when the server selects it, ``TCP_NODELAY`` on the client socket). ``ws_rtt`` and
 ``flood`` also measure the *floor*: the same requests made straight over ZMQ with jupyter_client
-to a kernel the benchmark starts itself (no server in between), in the same run, right after the
+to a kernel the benchmark starts itself (no server in between), in the same run. ``ws_rtt``
+alternates blocks of round trips between the two kernels; ``flood`` runs the floor after the
 target's own kernel has been deleted.
 
 Every kernel a workload starts is deleted again (``DELETE /api/kernels/<id>``), also after an
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import statistics
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +29,8 @@ from .kernelclient import (
     direct_flood,
     direct_kernel,
     direct_rtt,
-    distinct_lines,
+    missing_ranges,
+    received_lines,
 )
 from .targets import RunningTarget
 from .workloads import Measurements, NotApplicable, RunConfig, call, call_json, percentile, register
@@ -34,6 +38,7 @@ from .workloads import Measurements, NotApplicable, RunConfig, call, call_json, 
 __all__: list[str] = []
 
 RTT_WARMUP = 20
+RTT_BLOCK = 25  # ws_rtt alternates target and floor round trips in blocks of this many
 KERNEL_TIMEOUT_S = 120.0
 
 
@@ -76,6 +81,7 @@ async def kernel_socket(target: RunningTarget) -> AsyncIterator[KernelSocket]:
 @register(
     "kernel_start",
     "POST /api/kernels -> websocket open -> first kernel_info_reply; then DELETE",
+    quick_repeat=1,
 )
 def kernel_start(target: RunningTarget, cfg: RunConfig) -> Measurements:
     post_ms: list[float] = []
@@ -121,17 +127,23 @@ def kernel_start(target: RunningTarget, cfg: RunConfig) -> Measurements:
 @register(
     "ws_rtt",
     "sequential kernel_info round trips on one websocket, and the same straight over ZMQ (floor)",
+    quick_repeat=1,
 )
 def ws_rtt(target: RunningTarget, cfg: RunConfig) -> Measurements:
     n = cfg.ws_rtt_requests
 
     async def measure() -> tuple[list[float], list[float]]:
-        async with kernel_socket(target) as ws:
+        # Both kernels stay up and the round trips alternate in blocks, so that the floor and
+        # the target see the same machine (a single 2-core VM drifts by a millisecond or more).
+        samples: list[float] = []
+        floor: list[float] = []
+        async with direct_kernel() as kc, kernel_socket(target) as ws:
             await ws.rtt(RTT_WARMUP)
-            samples = await ws.rtt(n)
-        async with direct_kernel() as kc:  # the target's kernel is gone by now
             await direct_rtt(kc, RTT_WARMUP)
-            floor = await direct_rtt(kc, n)
+            for start in range(0, n, RTT_BLOCK):
+                count = min(RTT_BLOCK, n - start)
+                samples += await ws.rtt(count)
+                floor += await direct_rtt(kc, count)
         return samples, floor
 
     samples, floor = asyncio.run(measure())
@@ -155,6 +167,7 @@ def _flood_code(lines: int) -> str:
 @register(
     "flood",
     "a cell printing 20,000 lines with flush: time to idle, msg/s, lines received; ZMQ floor",
+    quick_repeat=1,
 )
 def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
     code = _flood_code(cfg.flood_lines)
@@ -169,13 +182,30 @@ def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
         return result, floor
 
     result, floor = asyncio.run(measure())
+    lines = received_lines(result.stdout, cfg.flood_lines)
+    floor_lines = received_lines(floor.stdout, cfg.flood_lines)
+    for who, got, res in ((target.name, lines, result), ("zmq floor", floor_lines, floor)):
+        if res.idle_lost:
+            print(
+                f"  note: {who}: flood: status idle never arrived (timed to the last message)",
+                file=sys.stderr,
+            )
+        if len(got) < cfg.flood_lines:  # not a failure: reported, with a hint where they went
+            notice = " ".join("".join(res.stderr).split())[:160]
+            print(
+                f"  note: {who}: flood received {len(got)}/{cfg.flood_lines} distinct lines in "
+                f"{res.messages} messages; missing: {missing_ranges(got, cfg.flood_lines)}; "
+                f"stderr: {notice or '(none)'}",
+                file=sys.stderr,
+                flush=True,
+            )
     return {
         "flood_s": result.seconds,
         "flood_mps": result.msgs_per_s,
-        "flood_lines_count": float(distinct_lines(result.stdout, cfg.flood_lines)),
+        "flood_lines_count": float(len(lines)),
         "flood_zmq_floor_s": floor.seconds,
         "flood_zmq_floor_mps": floor.msgs_per_s,
-        "flood_zmq_floor_lines_count": float(distinct_lines(floor.stdout, cfg.flood_lines)),
+        "flood_zmq_floor_lines_count": float(len(floor_lines)),
     }
 
 
@@ -185,11 +215,17 @@ def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
 
 @register(
     "sessions10",
-    "10 concurrent POST /api/sessions (each starts a kernel); then DELETE them",
+    "10 concurrent POST /api/sessions (each starts a kernel) until all answer kernel_info; DELETE",
+    quick_repeat=1,
 )
 def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     n = cfg.sessions_concurrency
-    names = [f"sessions_c{n}_wall_s", f"sessions_c{n}_post_median_s", f"sessions_c{n}_delete_wall_s"]
+    names = [
+        f"sessions_c{n}_wall_s",
+        f"sessions_c{n}_post_median_s",
+        f"sessions_c{n}_ready_s",
+        f"sessions_c{n}_delete_wall_s",
+    ]
     code, _ = target.get("/api/sessions")
     if code == 404:
         na = NotApplicable("GET /api/sessions -> HTTP 404 (no sessions service)")
@@ -197,6 +233,7 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     barrier = threading.Barrier(n + 1)
     post_s: list[float] = []
     ids: list[str] = []
+    kernel_ids: list[str] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
 
@@ -218,6 +255,7 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
             with lock:
                 post_s.append(time.perf_counter() - t0)
                 ids.append(str(model["id"]))
+                kernel_ids.append(str(model["kernel"]["id"]))
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
@@ -234,6 +272,16 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
         finally:
             conn.close()
 
+    async def ready(kernel_id: str) -> None:
+        ws = await KernelSocket.open(target, kernel_id, timeout=KERNEL_TIMEOUT_S)
+        try:
+            await ws.request("kernel_info_request", {}, timeout=KERNEL_TIMEOUT_S)
+        finally:
+            ws.close()
+
+    async def all_ready() -> None:
+        await asyncio.gather(*(ready(kid) for kid in kernel_ids))
+
     threads = [threading.Thread(target=create, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
@@ -242,6 +290,13 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    ready_s = math.nan
+    if not errors:
+        try:
+            asyncio.run(all_ready())
+            ready_s = time.perf_counter() - t0
+        except Exception as exc:  # still delete what was created
+            errors.append(exc)
     t1 = time.perf_counter()
     deleters = [threading.Thread(target=delete, args=(sid,), daemon=True) for sid in ids]
     for t in deleters:
@@ -251,4 +306,4 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     delete_wall = time.perf_counter() - t1
     if errors:
         raise RuntimeError(f"{len(errors)} session requests failed; first: {errors[0]!r}")
-    return dict(zip(names, [wall, statistics.median(post_s), delete_wall], strict=True))
+    return dict(zip(names, [wall, statistics.median(post_s), ready_s, delete_wall], strict=True))

@@ -35,14 +35,14 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable
-from typing import Any, Protocol
-
-import zmq
-import zmq.asyncio
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...protocol import ProtocolError
 from ...protocol.wire import Signer, split
+
+if TYPE_CHECKING:  # zmq is imported when the first kernel starts, not at server start-up
+    import zmq.asyncio
 
 __all__ = ["CHANNELS", "ChannelsClosed", "ChannelsState", "Client", "KernelChannels", "ReplayBuffer"]
 
@@ -98,6 +98,15 @@ class ReplayBuffer:
             _, _, _, size = items.popleft()
             self.size -= size
             self.dropped += 1
+
+    def prepend(self, items: Sequence[tuple[str, list[bytes]]]) -> None:
+        """Put older messages in front, keeping their order."""
+        now = self.clock()
+        for channel, parts in reversed(items):
+            size = sum(len(p) for p in parts)
+            self._items.appendleft((now, channel, parts, size))
+            self.size += size
+        self._trim(now)
 
     def expired(self) -> bool:
         """True once the client has been gone longer than ``max_age``: forget it."""
@@ -174,6 +183,8 @@ class KernelChannels:
         self.state = ChannelsState.OPEN
 
     def _connect(self) -> None:
+        import zmq
+
         for channel in CHANNELS:
             kind = zmq.SUB if channel == "iopub" else zmq.DEALER
             sock = self._context.socket(kind)
@@ -248,6 +259,26 @@ class KernelChannels:
         if self.state is not ChannelsState.CLOSED:
             self.buffers[client.session_id] = ReplayBuffer(self._replay_bytes, self._replay_seconds)
 
+    def requeue(self, session_id: str, unsent: Sequence[tuple[str, list[bytes]]]) -> None:
+        """Messages a detached client was handed but never received go back in front of its
+        replay buffer, oldest first. (Should the client be back already, they are delivered to
+        it at once, out of order; in practice a reconnect takes a full handshake, far longer
+        than the writes take to settle.)"""
+        buffer = self.buffers.get(session_id)
+        if buffer is not None:
+            buffer.prepend(unsent)
+            return
+        client = self.clients.get(session_id)
+        if client is not None:
+            for channel, parts in unsent:
+                client.deliver(channel, parts)
+
+    def keep(self, session_id: str, channel: str, parts: list[bytes]) -> None:
+        """Put a message in a detached session's replay buffer (if it has one)."""
+        buffer = self.buffers.get(session_id)
+        if buffer is not None:
+            buffer.append(channel, parts)
+
     @property
     def buffered_sessions(self) -> int:
         return len(self.buffers)
@@ -303,6 +334,8 @@ class KernelChannels:
     # -- kernel -> clients -----------------------------------------------------------------------
 
     async def _read(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+        import zmq
+
         while True:
             try:
                 frames = await sock.recv_multipart()

@@ -27,9 +27,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import zmq.asyncio
+from typing import TYPE_CHECKING, Any
 
 from ...config import ServerConfig
 from ...context import Activity, isoformat
@@ -37,6 +35,9 @@ from ...errors import BadRequest, NBServerError, NotFound
 from ..contents import paths
 from ..kernelspecs.manager import KernelSpecManager
 from .channels import ChannelsClosed, KernelChannels
+
+if TYPE_CHECKING:
+    import zmq.asyncio
 
 __all__ = ["Kernel", "KernelManager"]
 
@@ -186,6 +187,8 @@ class KernelManager:
 
     def _context(self) -> zmq.asyncio.Context:
         if self._zmq is None:
+            import zmq.asyncio
+
             self._zmq = zmq.asyncio.Context()
         return self._zmq
 

@@ -20,6 +20,7 @@ a logged reason; the connection and the kernel's other clients carry on. Frames 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -107,6 +108,7 @@ class KernelWebSocket(AuthenticatedWebSocket):
         self.kernels = kernels
         self.v1 = False
         self._pending = 0
+        self._inflight: deque[tuple[str, list[bytes], Any]] = deque()
         self._dropped = 0
         self._dropping = False
         self._drop_parent = b"{}"
@@ -174,15 +176,43 @@ class KernelWebSocket(AuthenticatedWebSocket):
             self.close(1011, "the kernel has stopped")
 
     def on_close(self) -> None:
+        self._detach()
+
+    def _detach(self) -> None:
+        """Stop being the session's live client; from now on its messages are kept for replay.
+        Runs when the close handshake starts (see :meth:`deliver`) or, at the latest, here.
+
+        Messages handed to tornado but never written to the socket (tornado discards them when
+        the connection closes) go back to the front of the replay buffer once their writes have
+        settled: each write either reached the socket or failed, so nothing is lost or doubled.
+        """
         if getattr(self, "_attached", False):
             self._attached = False
             self.kernel.connections -= 1
             self.kernel.channels.detach(self)
+            if self._inflight:
+                inflight, self._inflight = list(self._inflight), deque()
+                self._settling = asyncio.ensure_future(self._requeue_unsent(inflight))
+
+    async def _requeue_unsent(self, inflight: list[tuple[str, list[bytes], Any]]) -> None:
+        await asyncio.gather(*(future for _, _, future in inflight), return_exceptions=True)
+        unsent = [
+            (channel, parts)
+            for channel, parts, future in inflight
+            if future.cancelled() or future.exception() is not None
+        ]
+        if unsent:
+            log.info("Session %s: %d unsent messages kept for replay", self.session_id, len(unsent))
+            self.kernel.channels.requeue(self.session_id, unsent)
 
     # -- Client ------------------------------------------------------------------------------------
 
     def deliver(self, channel: str, parts: list[bytes]) -> None:
         if self.ws_connection is None or self.ws_connection.is_closing():
+            # closing, but on_close has not run yet: what we would send now could not reach
+            # the client, so detach at once and let the replay buffer keep this message
+            self._detach()
+            self.kernel.channels.keep(self.session_id, channel, parts)
             return
         if channel == "iopub" and self._rate.active and not self._rate_ok(parts):
             return
@@ -242,12 +272,18 @@ class KernelWebSocket(AuthenticatedWebSocket):
         try:
             future = self.write_message(payload, binary=binary)
         except WebSocketClosedError:
+            self._detach()
+            self.kernel.channels.keep(self.session_id, channel, parts)
             return
         self._pending += size
+        self._inflight.append((channel, parts, future))
         future.add_done_callback(lambda done: self._flushed(size, done))
 
     def _flushed(self, size: int, done: Any) -> None:
         self._pending -= size
+        inflight = self._inflight
+        while inflight and inflight[0][2].done() and inflight[0][2].exception() is None:
+            inflight.popleft()
         if not done.cancelled() and done.exception() is not None:
             return  # the connection closed; on_close detaches
         if self._dropping and self._pending < self.ctx.config.client_buffer_bytes // 2:

@@ -149,6 +149,17 @@ class KernelSocket:
     def close(self) -> None:
         self.conn.close()
 
+    def start_close(self) -> None:
+        """Send the close frame but keep reading until the server's close: what the server sent
+        before it saw our close is ours to read. tornado's client would abort the connection
+        5 s after close() and drop unread data, so that timer is cancelled (private API)."""
+        protocol = self.conn.protocol
+        self.conn.close()
+        waiting = getattr(protocol, "_waiting", None)
+        if waiting is not None:
+            protocol.stream.io_loop.remove_timeout(waiting)
+            protocol._waiting = None
+
 
 def stream_text(messages: list[Message], name: str = "stdout") -> str:
     return "".join(
