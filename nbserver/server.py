@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import webbrowser
 from pathlib import Path
 from typing import Any
@@ -77,18 +76,6 @@ def bind(ip: str, port: int, retries: int) -> tuple[list[socket.socket], int]:
     raise ConfigError(f"no free port in {port}..{port + retries} on {ip}: {last}")
 
 
-def _warm_up() -> None:
-    """Import the notebook machinery in the background once the server listens: nbformat
-    pulls in jsonschema, which can take seconds to import, and the first notebook a user opens
-    should not wait for it (nor should start-up)."""
-    try:
-        import nbformat.validator
-
-        nbformat.validator.get_validator(version=4, version_minor=5)  # type: ignore[no-untyped-call]
-    except Exception:  # a broken optional dependency shows up, with its error, on first use
-        log.debug("warm-up import failed", exc_info=True)
-
-
 def _url_host(ip: str) -> str:
     if ip in ("", "0.0.0.0", "::"):
         return socket.gethostname() if ip else "localhost"
@@ -138,8 +125,6 @@ class Server:
             self.app, max_body_size=config.max_body_size, idle_connection_timeout=3600
         )
         self._http.add_sockets(sockets)
-        warm_up = threading.Thread(target=_warm_up, name="nbserver-warm-up", daemon=True)
-        asyncio.get_running_loop().call_later(0.5, warm_up.start)  # after the first requests
         if self._write_info:
             runtime.write_info(self._runtime_dir, self.info())
 
