@@ -135,6 +135,9 @@ def run_group(
                 t0 = time.perf_counter()
                 try:
                     running.check_alive()
+                    if wl != "startup":  # `startup` measures the fresh process as it is
+                        running.wait_idle()
+                        t0 = time.perf_counter()
                     values = WORKLOADS[wl].func(running, cfg)
                     rec = _record(wl, target, rep, values)
                 except Exception as exc:

@@ -209,6 +209,21 @@ class RunningTarget:
         utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
         return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
+    def wait_idle(
+        self, window: float = 0.2, quiet: int = 3, threshold: float = 0.05, timeout: float = 15.0
+    ) -> float:
+        """Wait until the server has used less than ``threshold`` of a CPU in each of ``quiet``
+        consecutive ``window``-second windows, so that background work (a deferred import, a
+        kernel shutdown in progress) is over, including work scheduled to start a moment after
+        start-up. Gives up after ``timeout``. Returns the seconds waited."""
+        t0 = time.perf_counter()
+        calm = 0
+        while calm < quiet and time.perf_counter() - t0 < timeout:
+            c0 = self.cpu_seconds()
+            time.sleep(window)
+            calm = calm + 1 if (self.cpu_seconds() - c0) / window < threshold else 0
+        return time.perf_counter() - t0
+
     def check_alive(self) -> None:
         code = self.proc.poll()
         if code is not None:

@@ -350,10 +350,13 @@ def startup(target: RunningTarget, cfg: RunConfig) -> Measurements:
     rss_start = target.rss_mb()
     throughput(target, "/api/status", cfg.startup_load_requests, cfg.concurrency)
     target.check_alive()
+    rss_load = target.rss_mb()
+    target.wait_idle()  # background work after start-up (e.g. a deferred import) has finished
     return {
         "startup_ms": target.startup_s * 1000.0,
         "rss_after_start_mb": rss_start,
-        "rss_after_load_mb": target.rss_mb(),
+        "rss_after_load_mb": rss_load,
+        "rss_settled_mb": target.rss_mb(),
     }
 
 
