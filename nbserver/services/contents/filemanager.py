@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import stat
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -52,6 +53,7 @@ except ImportError:  # pragma: no cover - the optional "trash" extra
 __all__ = ["DOWNLOAD_BLOCK", "UPLOAD_IDLE_LIMIT", "FileContentsManager"]
 
 log = logging.getLogger("nbserver.contents")
+_TRASH_LOCK = threading.Lock()  # send2trash is not safe to run twice at once (see _delete)
 
 DOWNLOAD_BLOCK = 256 * 1024
 UPLOAD_IDLE_LIMIT = 3600.0  # seconds without a chunk before an upload is discarded
@@ -485,9 +487,12 @@ class FileContentsManager(ContentsManager):
             if not os.access(os.path.dirname(entry), os.W_OK):
                 raise Forbidden(f"Permission denied: {path!r}", reason="permission denied")
             try:
-                _send2trash(entry)
+                # send2trash creates the trash folders and picks names in them without locking:
+                # two deletes at once race ("File exists"), so they go one at a time.
+                with _TRASH_LOCK:
+                    _send2trash(entry)
             except OSError as exc:
-                raise BadRequest(f"send2trash failed: {exc}") from exc
+                raise BadRequest(f"send2trash failed: {exc}", reason="trash failed") from exc
             return
         if not stat.S_ISDIR(os.lstat(entry).st_mode):
             os.unlink(entry)

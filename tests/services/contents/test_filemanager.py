@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -777,11 +778,13 @@ async def test_failing_trash_never_deletes_for_good(root: Path, monkeypatch: pyt
     finally:
         await manager.shutdown()
     assert info.value.message.startswith("send2trash failed: ")
+    assert info.value.reason == "trash failed"
     assert (root / "a.txt").exists()
 
 
-async def test_delete_to_trash(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A non-empty directory goes to a (temporary) freedesktop trash."""
+@pytest.fixture
+def trash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary freedesktop trash for send2trash; its path."""
     pytest.importorskip("send2trash")
     plat_other = pytest.importorskip("send2trash.plat_other")
     if filemanager._send2trash is not plat_other.send2trash:
@@ -791,6 +794,11 @@ async def test_delete_to_trash(root: Path, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data_home))
     monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
+    return data_home / "Trash"
+
+
+async def test_delete_to_trash(root: Path, trash: Path) -> None:
+    """A non-empty directory goes to a (temporary) freedesktop trash."""
     (root / "d").mkdir()
     (root / "d" / "f.txt").write_text("f")
     manager = FileContentsManager(root)
@@ -799,7 +807,26 @@ async def test_delete_to_trash(root: Path, tmp_path: Path, monkeypatch: pytest.M
     finally:
         await manager.shutdown()
     assert not (root / "d").exists()
-    assert (data_home / "Trash" / "files" / "d" / "f.txt").read_text() == "f"
+    assert (trash / "files" / "d" / "f.txt").read_text() == "f"
+
+
+async def test_concurrent_deletes_to_trash(root: Path, trash: Path) -> None:
+    """Sixteen deletes at once into a trash that does not exist yet, eight of them of files with
+    the same name: send2trash alone races on creating the trash folders and on picking names
+    ("File exists"); every delete must succeed and every file must be in the trash."""
+    for i in range(8):
+        (root / f"d{i}").mkdir()
+        (root / f"d{i}" / "same.txt").write_text(str(i))
+        (root / f"f{i}.txt").write_text(str(i))
+    manager = FileContentsManager(root, executor=ThreadPoolExecutor(8))
+    try:
+        targets = [f"d{i}/same.txt" for i in range(8)] + [f"f{i}.txt" for i in range(8)]
+        await asyncio.gather(*(manager.delete(path) for path in targets))
+    finally:
+        await manager.shutdown()
+    trashed = sorted(p.read_text() for p in (trash / "files").iterdir())
+    assert trashed == sorted([str(i) for i in range(8)] * 2)
+    assert not any((root / f"d{i}" / "same.txt").exists() for i in range(8))
 
 
 # -- copy, names -----------------------------------------------------------------------------------
