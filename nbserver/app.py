@@ -107,10 +107,12 @@ def make_context(config: ServerConfig, *, authenticator: Authenticator | None = 
 
 def contents_manager(ctx: ServerContext) -> ContentsManager:
     """The server's contents manager, ``ctx.services["contents"]``; when there is none yet, the
-    local file manager for ``config.root_dir`` is created and registered there."""
+    local file manager for ``config.root_dir`` (with notebook trust in Jupyter's data directory)
+    is created and registered there."""
     manager: ContentsManager | None = ctx.services.get("contents")
     if manager is None:
         from .services.contents.filemanager import FileContentsManager  # import nbserver stays light
+        from .services.contents.trust import Notary
 
         config = ctx.config
         manager = ctx.services["contents"] = FileContentsManager(
@@ -118,6 +120,7 @@ def contents_manager(ctx: ServerContext) -> ContentsManager:
             allow_hidden=config.allow_hidden,
             delete_to_trash=config.delete_to_trash,
             always_delete_dir=config.always_delete_dir,
+            notary=Notary(),  # Jupyter's trust store: trust carries over both ways
         )
     return manager
 

@@ -55,6 +55,22 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON: ``None`` for an empty body; 400 ``"bad json"`` for anything
+    unparsable (``NaN`` and ``Infinity`` included, and nesting too deep to parse)."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"Invalid JSON in body of request: {exc}", reason="bad json") from None
+
+
+def encode_json(model: Any) -> bytes:
+    """A response body: compact JSON, UTF-8."""
+    return json.dumps(model, separators=(",", ":")).encode("utf-8")
+
+
 class Access(enum.Enum):
     """What a handler requires of a request. Every routed handler must declare one."""
 
@@ -215,19 +231,14 @@ class BaseHandler(RequestHandler):
         return self._body[0] if self._body else b""
 
     def json_body(self) -> Any:
-        """The body parsed as JSON; ``None`` for an empty body; 400 for anything unparsable."""
-        raw = self.body
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"Invalid JSON in body of request: {exc}", reason="bad json") from None
+        """The body parsed as JSON (:func:`parse_json`)."""
+        return parse_json(self.body)
 
-    def write_json(self, model: Any, status: int = 200) -> None:
+    def write_json(self, model: Any, status: int = 200, *, encoded: bytes | None = None) -> None:
+        """Send ``model`` as JSON; ``encoded`` is its encoding when already made (off the loop)."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(model, separators=(",", ":")))
+        self.finish(encode_json(model) if encoded is None else encoded)
 
     # -- errors ------------------------------------------------------------------------------------
 

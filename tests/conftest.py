@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import os
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -20,6 +22,10 @@ from nbserver import Server, ServerConfig
 from tests import openapi
 
 TOKEN = "test-token-0123456789abcdef"
+
+# Notebook trust (nbformat's signature store) lives in Jupyter's data directory: the tests get
+# their own, never the user's. Kernelspecs installed with Python are found all the same.
+os.environ["JUPYTER_DATA_DIR"] = tempfile.mkdtemp(prefix="nbserver-tests-data-")
 
 
 @pytest.fixture

@@ -128,12 +128,15 @@ def _find_in(
     assert path.startswith("/") and "?" not in path, f"{path!r}: expected a path without query"
     matches = [r for r in routes if r.pattern.fullmatch(path)]
     assert matches, f"{method.upper()} {path}: no path template matches; not in api.yaml"
-    best = min(matches, key=lambda r: (-r.literal_chars, r.n_params, r.template))
-    operation = spec["paths"][best.template].get(method.lower())
-    assert operation is not None, (
-        f"{method.upper()} {path}: {best.template} has no {method.upper()} operation; not in api.yaml"
+    # the most specific template that has the method: ``POST /api/contents/a/trust`` is the
+    # trust operation, ``GET`` of the same path reads the file named ``trust``
+    with_method = [r for r in matches if method.lower() in spec["paths"][r.template]]
+    assert with_method, (
+        f"{method.upper()} {path}: {', '.join(r.template for r in matches)} "
+        f"has no {method.upper()} operation; not in api.yaml"
     )
-    return best.template, operation
+    best = min(with_method, key=lambda r: (-r.literal_chars, r.n_params, r.template))
+    return best.template, spec["paths"][best.template][method.lower()]
 
 
 _ROUTES = _compile_routes(SPEC)

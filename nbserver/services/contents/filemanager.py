@@ -27,10 +27,10 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from ...errors import BadRequest, ConfigError, Conflict, Forbidden, NBServerError, NotFound
-from . import fileio, paths
+from . import fileio, notebooks, paths
 from .checkpoints import CHECKPOINT_DIR, FileCheckpoints
 from .manager import Checkpoints, ContentsManager, Download, EntryKind, Model
 from .models import (
@@ -44,6 +44,7 @@ from .models import (
     read_notebook,
     timestamp,
 )
+from .trust import Notary
 
 try:
     from send2trash import send2trash as _send2trash
@@ -119,6 +120,9 @@ class FileContentsManager(ContentsManager):
             never a silent permanent delete).
         always_delete_dir: when not trashing, delete non-empty directories too (otherwise
             400 ``"directory not empty"``).
+        notary: where notebook trust is kept (:class:`.Notary`). With one, notebooks read are
+            marked trusted or not, and saved ones whose code cells are all trusted are signed,
+            as in jupyter_server; without one (the default), notebook trust is not supported.
         checkpoints: defaults to :class:`.FileCheckpoints` on the same root and executor.
         executor: runs the blocking work; by default a small pool owned (and shut down) by
             the manager.
@@ -131,6 +135,7 @@ class FileContentsManager(ContentsManager):
         allow_hidden: bool = False,
         delete_to_trash: bool = True,
         always_delete_dir: bool = False,
+        notary: Notary | None = None,
         checkpoints: Checkpoints | None = None,
         executor: Executor | None = None,
     ) -> None:
@@ -140,6 +145,7 @@ class FileContentsManager(ContentsManager):
         self.allow_hidden = allow_hidden
         self.delete_to_trash = delete_to_trash
         self.always_delete_dir = always_delete_dir
+        self.notary = notary
         self._owns_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(4, thread_name_prefix="nbserver-contents")
         self.checkpoints = checkpoints or FileCheckpoints(self._root.path, executor=self._executor)
@@ -286,6 +292,7 @@ class FileContentsManager(ContentsManager):
             model.update(hash=file_hash(raw), hash_algorithm=HASH_ALGORITHM)
         if content and kind == "notebook":
             notebook, message = read_notebook(raw)
+            self._mark_trust(path, notebook)
             model.update(content=notebook, format="json")
             if message:
                 model["message"] = message
@@ -293,6 +300,46 @@ class FileContentsManager(ContentsManager):
             text, fmt = decode_file(raw, format)
             model.update(content=text, format=fmt, mimetype=guess_mimetype(model["name"], fmt))
         return model
+
+    # -- trust (run in the executor) --------------------------------------------------------
+
+    def _mark_trust(self, path: str, notebook: dict[str, Any]) -> None:
+        if self.notary is None:
+            return
+        try:
+            trusted = self.notary.is_trusted(notebook)
+        except Exception as exc:  # a broken trust store must not make notebooks unreadable
+            log.warning("Cannot check the trust of %r: %s", path, exc)
+            trusted = False
+        if not trusted:
+            log.info("Notebook %s is not trusted", path)
+        notebooks.mark_cells(notebook, trusted)
+
+    def _sign(self, path: str, notebook: dict[str, Any] | None) -> None:
+        """Sign a saved notebook whose code cells were all trusted (``notebook``; ``None``
+        when some were not). The save itself succeeded: a failure here is logged."""
+        if self.notary is None:
+            return
+        if notebook is None:
+            log.info("Notebook %s is not trusted", path)
+            return
+        try:
+            self.notary.sign(notebook)
+        except Exception as exc:
+            log.warning("Cannot sign %r as trusted: %s", path, exc)
+
+    async def trust(self, path: str) -> None:
+        path = paths.normalize(path)
+        if self.notary is None:
+            await super().trust(path)  # refuses
+        await self._run(path, self._trust, path)
+
+    def _trust(self, path: str) -> None:
+        notebook = self._get(path, True, "notebook", None, False)["content"]
+        notebooks.check_cells(notebook)  # drops the marks _get put on the cells
+        assert self.notary is not None
+        log.warning("Trusting notebook %s", path)
+        self.notary.sign(notebook)
 
     async def kind(self, path: str) -> EntryKind | None:
         """``None`` for what a read would call missing (404) or an invalid name (400); other
@@ -349,6 +396,8 @@ class FileContentsManager(ContentsManager):
             return self._mkdir(path)
         real, mode = self._write_target(path)
         fileio.atomic_write(real, request.data or b"", mode)
+        if request.type == "notebook":
+            self._sign(path, request.notebook)
         model = self._model_of(path, real)
         if request.message:
             model["message"] = request.message
@@ -529,6 +578,8 @@ class FileContentsManager(ContentsManager):
             self._uploads.clear()
             if temps:
                 await self._run("", fileio.remove_quietly, *temps)
+        if self.notary is not None:
+            await self._run("", self.notary.close)
         if self._owns_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
 

@@ -8,6 +8,7 @@ and control-character paths are 404 ``"outside root"`` before a manager sees the
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import mimetypes
 import unicodedata
@@ -20,7 +21,7 @@ from tornado.iostream import StreamClosedError
 from ...context import ServerContext
 from ...errors import BadRequest, NotFound
 from ...routing import Route
-from ...web import Access, APIHandler, BaseHandler, PageHandler
+from ...web import Access, APIHandler, BaseHandler, PageHandler, encode_json, parse_json
 from . import models, paths
 from .manager import ContentsManager, Model
 
@@ -39,6 +40,23 @@ def _posix_time(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
+#: request bodies larger than this are parsed in a worker thread
+_OFF_LOOP_BYTES = 256 * 1024
+
+
+def _object(body: Any) -> dict[str, Any] | None:
+    """A JSON body that must be an object (400 ``"bad model"``), or ``None`` when empty."""
+    if body is not None and not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object", reason="bad model")
+    return body
+
+
+def _parse_put(raw: bytes) -> models.SaveRequest | None:
+    """A PUT body as a save request; ``None`` for an empty body or ``{}`` (an untitled file)."""
+    body = _object(parse_json(raw))
+    return models.parse_save_model(body) if body else None
+
+
 class _ContentsAPIHandler(APIHandler):
     """Shared by the contents and checkpoints handlers: the manager and URL building."""
 
@@ -54,12 +72,14 @@ class _ContentsAPIHandler(APIHandler):
         tail = "".join("/" + quote(part, safe="") for part in more)
         return f"{self.ctx.config.base_url}api/contents/{quote(path)}{tail}"
 
-    def write_model(self, model: Model, status: int = 200, *, location: bool = True) -> None:
+    def write_model(
+        self, model: Model, status: int = 200, *, location: bool = True, encoded: bytes | None = None
+    ) -> None:
         """Send a contents model with ``Last-Modified`` and (unless told not to) ``Location``."""
         if location:
             self.set_header("Location", self.contents_url(model["path"]))
         self.set_header("Last-Modified", _posix_time(model["last_modified"]))
-        self.write_json(model, status)
+        self.write_json(model, status, encoded=encoded)
 
     def query_choice(self, name: str) -> str | None:
         """A query argument that must be one of :data:`_QUERY_CHOICES`; 400 ``"bad <name>"``."""
@@ -71,10 +91,7 @@ class _ContentsAPIHandler(APIHandler):
 
     def object_body(self) -> dict[str, Any] | None:
         """The JSON body: ``None`` when empty, else it must be an object (400 ``"bad model"``)."""
-        body = self.json_body()
-        if body is not None and not isinstance(body, dict):
-            raise BadRequest("The body must be a JSON object", reason="bad model")
-        return body
+        return _object(self.json_body())
 
 
 class ContentsHandler(_ContentsAPIHandler):
@@ -90,7 +107,10 @@ class ContentsHandler(_ContentsAPIHandler):
         model = await self.manager.get(
             paths.normalize(path), content=content != "0", type=type_, format=format_, hash=hash_ == "1"
         )
-        self.write_model(model, location=False)
+        encoded = None
+        if model["type"] == "notebook" and model["content"] is not None:  # maybe megabytes
+            encoded = await asyncio.get_running_loop().run_in_executor(None, encode_json, model)
+        self.write_model(model, location=False, encoded=encoded)
 
     async def put(self, path: str = "") -> None:
         """Save the body's model at ``path``: 201 when created, 200 when replaced (``Location``).
@@ -99,11 +119,13 @@ class ContentsHandler(_ContentsAPIHandler):
         jupyter_server does. Body errors are 400 (:func:`.models.parse_save_model`).
         """
         path = paths.normalize(path)
-        body = self.object_body()
-        if not body:
+        if len(self.body) < _OFF_LOOP_BYTES:
+            request = _parse_put(self.body)
+        else:  # parsing and serializing megabytes of notebook would stall every other request
+            request = await asyncio.get_running_loop().run_in_executor(None, _parse_put, self.body)
+        if request is None:
             self.write_model(await self.manager.new_untitled(path), 201)
             return
-        request = models.parse_save_model(body)
         model, created = await self.manager.save(path, request)
         if request.message and "message" not in model:
             model["message"] = request.message
@@ -187,6 +209,28 @@ class CheckpointHandler(_ContentsAPIHandler):
         await self.manager.delete_checkpoint(paths.normalize(path), checkpoint_id)
         self.set_status(204)
         self.finish()
+
+
+class TrustHandler(ContentsHandler):
+    """``POST /api/contents/{path}/trust``: sign the notebook as trusted, 201 without a body (as
+    jupyter_server). Other methods reach the file or directory literally named ``trust``."""
+
+    async def post(self, path: str = "") -> None:
+        await self.manager.trust(paths.normalize(path))
+        self.set_status(201)
+        self.finish()
+
+    async def get(self, path: str = "") -> None:
+        await super().get(path + "/trust")
+
+    async def put(self, path: str = "") -> None:
+        await super().put(path + "/trust")
+
+    async def patch(self, path: str = "") -> None:
+        await super().patch(path + "/trust")
+
+    async def delete(self, path: str = "") -> None:
+        await super().delete(path + "/trust")
 
 
 # -- /files ------------------------------------------------------------------------------------
@@ -314,6 +358,7 @@ def routes(ctx: ServerContext, manager: ContentsManager) -> list[Route]:
             kw,
             params={**path, "checkpoint_id": r"[\w-]+"},
         ),
+        Route("/api/contents/{path}/trust", TrustHandler, kw, params=path),
         Route("/api/contents", ContentsHandler, kw),
         Route("/api/contents/{path}", ContentsHandler, kw, params=path),
         Route("/api/notebooks", NotebooksRedirectHandler, {"ctx": ctx}),

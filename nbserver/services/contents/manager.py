@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...errors import BadRequest, NotFound
+from ...errors import BadRequest, NBServerError, NotFound
 from . import paths
 from .models import SaveRequest, new_notebook_bytes, untitled_name
 
@@ -180,6 +180,20 @@ class ContentsManager(ABC):
         implementations override it to include the names listings hide."""
         listing = await self.get(directory, content=True, type="directory")
         return {child["name"] for child in listing["content"]}
+
+    # -- trust ---------------------------------------------------------------------------------
+
+    async def trust(self, path: str) -> None:
+        """Sign the notebook at ``path`` as trusted (``POST /api/contents/<path>/trust``): its
+        code cells read back with ``metadata.trusted = true`` until its outputs change.
+
+        This default refuses (501): implementations that keep trust override it, and mark the
+        cells of the notebooks they read.
+
+        Raises:
+            NotFound: missing. BadRequest: not a notebook (``"bad type"``).
+        """
+        raise NBServerError(f"{type(self).__name__} does not keep notebook trust", status=501)
 
     # -- checkpoints ---------------------------------------------------------------------------
 

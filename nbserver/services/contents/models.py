@@ -18,14 +18,13 @@ import base64
 import binascii
 import hashlib
 import itertools
-import json
 import mimetypes
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from ...errors import BadRequest
+from . import notebooks
 
 __all__ = [
     "HASH_ALGORITHM",
@@ -37,7 +36,7 @@ __all__ = [
     "guess_mimetype",
     "increment_name",
     "new_notebook_bytes",
-    "notebook_bytes",
+    "notebook_request",
     "parse_save_model",
     "read_notebook",
     "timestamp",
@@ -148,80 +147,39 @@ def encode_file(content: Any, format: Any) -> bytes:
 # -- notebooks ---------------------------------------------------------------------------------
 
 
-def _as_v4(data: Any) -> Any:
-    """A notebook dict as an nbformat v4 node. Cells of a v4.5+ notebook that lack the
-    required ``id`` get one (as nbformat's ``normalize`` does), so that validation judges the
-    notebook rather than warning about it."""
-    import nbformat
-
-    if not isinstance(data, dict):
-        raise ValueError("a notebook is a JSON object")
-    major = data.get("nbformat")
-    minor = data.get("nbformat_minor", 0)
-    if major == 4 and isinstance(minor, int) and minor >= 5:
-        for cell in data.get("cells") or []:
-            if isinstance(cell, dict) and "id" not in cell:
-                cell["id"] = uuid.uuid4().hex[:8]
-    if major != 4:  # v3 and older: rare; let nbformat's reader upgrade them
-        return nbformat.reads(json.dumps(data), as_version=4)
-    from nbformat.v4.nbjson import JSONReader
-
-    return JSONReader().to_notebook(data)  # rejoins multi-line strings, drops transient keys
-
-
 def read_notebook(raw: bytes) -> tuple[dict[str, Any], str | None]:
     """Parse stored notebook bytes, upgraded to nbformat v4: ``(notebook, validation message)``.
-    The notebook is parsed once and validated once.
 
     Raises:
         BadRequest: ``reason="bad notebook"`` when the bytes are not a notebook at all.
     """
     try:
-        nb = _as_v4(json.loads(raw))
-    except Exception as exc:  # JSON, encoding, version and reader errors alike
+        nb = notebooks.load(raw)
+        return nb, notebooks.validation_message(nb)
+    except (notebooks.NotANotebook, RecursionError) as exc:
         raise BadRequest(f"Unreadable Notebook: {exc}", reason="bad notebook") from None
-    return nb, _validation_message(nb)
 
 
-def _validation_message(nb: Any) -> str | None:
-    import nbformat
+def notebook_request(content: Any) -> SaveRequest:
+    """A notebook model's content as a :class:`SaveRequest`: the bytes to store, the validation
+    message, and whether to sign it (see :func:`.notebooks.prepare_save`).
 
-    try:
-        nbformat.validate(nb)
-    except nbformat.ValidationError as exc:
-        return f"Notebook validation failed: {exc.message}"
-    return None
-
-
-def notebook_bytes(content: Any) -> tuple[bytes, str | None]:
-    """A notebook model's content as the bytes to store: ``(bytes, validation message)``.
-
-    A notebook that nbformat can read but that fails schema validation is still stored (never
-    lose a user's work) and the message is returned, as jupyter_server does. nbformat's writer
-    validates; its verdict is reused, not computed twice.
+    A notebook that fails schema validation is still stored (never lose a user's work) and the
+    message is returned, as jupyter_server does.
 
     Raises:
         BadRequest: ``reason="bad notebook"`` when the content is not a notebook object.
     """
-    import nbformat
-
-    if not isinstance(content, dict) or not isinstance(content.get("cells", []), list):
-        raise BadRequest("Notebook content must be a notebook JSON object", reason="bad notebook")
-    captured: dict[str, Any] = {}
     try:
-        nb = _as_v4(content)
-        text = nbformat.writes(nb, version=nbformat.NO_CONVERT, capture_validation_error=captured)
-    except Exception as exc:
+        data, message, trusted, nb = notebooks.prepare_save(content)
+    except notebooks.NotANotebook as exc:
         raise BadRequest(f"Invalid notebook: {exc}", reason="bad notebook") from None
-    error = captured.get("ValidationError")
-    message = f"Notebook validation failed: {error.message}" if error is not None else None
-    return text.encode("utf-8"), message
+    return SaveRequest("notebook", data, None, message, notebook=nb if trusted else None)
 
 
 def new_notebook_bytes() -> bytes:
-    import nbformat
-
-    return nbformat.writes(nbformat.v4.new_notebook()).encode("utf-8")
+    """An empty notebook, as ``nbformat.v4.new_notebook()`` saved by jupyter_server."""
+    return notebooks.prepare_save({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})[0]
 
 
 # -- save requests -----------------------------------------------------------------------------
@@ -231,16 +189,27 @@ class SaveRequest:
     """A validated PUT model: what to store at a path.
 
     ``data`` is the bytes for files and notebooks, ``None`` for directories; ``chunk`` is the
-    chunk number of a chunked upload (1, 2, ... then -1 for the last) or ``None``.
+    chunk number of a chunked upload (1, 2, ... then -1 for the last) or ``None``; ``message``
+    a notebook's validation message. ``notebook`` is set when a notebook is to be signed as
+    trusted after it is stored (every code cell trusted): the notebook as stored, as a dict.
     """
 
-    __slots__ = ("chunk", "data", "message", "type")
+    __slots__ = ("chunk", "data", "message", "notebook", "type")
 
-    def __init__(self, type: str, data: bytes | None, chunk: int | None, message: str | None) -> None:
+    def __init__(
+        self,
+        type: str,
+        data: bytes | None,
+        chunk: int | None,
+        message: str | None,
+        *,
+        notebook: dict[str, Any] | None = None,
+    ) -> None:
         self.type = type
         self.data = data
         self.chunk = chunk
         self.message = message
+        self.notebook = notebook
 
 
 def parse_save_model(model: Any) -> SaveRequest:
@@ -272,8 +241,7 @@ def parse_save_model(model: Any) -> SaveRequest:
     if kind == "notebook":
         if model.get("format", "json") not in ("json", None):
             raise BadRequest("A notebook's format must be 'json'", reason="bad format")
-        data, message = notebook_bytes(model["content"])
-        return SaveRequest(kind, data, None, message)
+        return notebook_request(model["content"])
     return SaveRequest(kind, encode_file(model["content"], model.get("format")), chunk, None)
 
 

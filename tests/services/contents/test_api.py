@@ -614,3 +614,42 @@ async def test_saving_keeps_the_file_mode(api: Client) -> None:
 async def test_default_manager_is_the_file_manager_on_root_dir(api: Client, root_dir: Path) -> None:
     await put_text(api, "on-disk.txt", "disk")
     assert (root_dir / "on-disk.txt").read_text() == "disk"
+
+
+# -- big notebooks stay off the event loop ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("manager_kind", ["filesystem"])
+async def test_big_notebooks_are_parsed_and_encoded_off_the_event_loop(
+    api: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-megabyte notebook is parsed, validated and serialized (PUT) and encoded (GET) in a
+    worker thread, so other requests are not stalled; a small body is handled inline."""
+    import threading
+
+    from nbserver.services.contents import handlers, models
+
+    threads: list[str] = []
+    parse, encode = models.parse_save_model, handlers.encode_json
+
+    def recording_parse(body: Any) -> Any:
+        threads.append("parse:" + threading.current_thread().name)
+        return parse(body)
+
+    def recording_encode(model: Any) -> bytes:
+        threads.append("encode:" + threading.current_thread().name)
+        return encode(model)
+
+    monkeypatch.setattr(models, "parse_save_model", recording_parse)
+    monkeypatch.setattr(handlers, "encode_json", recording_encode)
+    big = {
+        **NOTEBOOK,
+        "cells": [{**NOTEBOOK["cells"][0], "id": f"c{i}", "source": "x" * 1000} for i in range(1000)],
+    }
+    assert (await put(api, "big.ipynb", {"type": "notebook", "content": big})).status == 201
+    assert len(await read(api, "big.ipynb")) > 0
+    assert (await put(api, "small.ipynb", {"type": "notebook", "content": NOTEBOOK})).status == 201
+    main = threading.main_thread().name
+    assert threads[0].startswith("parse:") and threads[0] != "parse:" + main
+    assert threads[1].startswith("encode:") and threads[1] != "encode:" + main
+    assert threads[-1] == "parse:" + main  # the small one: no thread hop

@@ -157,11 +157,17 @@ def test_notebook_cells_without_ids_are_read_and_saved() -> None:
     }
     read, message = models.read_notebook(json.dumps(nb).encode())
     assert message is None and read["cells"][0]["id"]
-    data, message = models.notebook_bytes(json.loads(json.dumps(nb)))
+    data, message = notebook_bytes(json.loads(json.dumps(nb)))
     assert message is None and json.loads(data)["cells"][0]["id"]
 
 
 # -- notebooks -----------------------------------------------------------------------------------
+
+
+def notebook_bytes(content: Any) -> tuple[bytes, str | None]:
+    request = models.notebook_request(content)
+    assert request.type == "notebook" and request.data is not None
+    return request.data, request.message
 
 
 def test_read_notebook_valid() -> None:
@@ -186,27 +192,27 @@ def test_read_notebook_unreadable_is_bad_notebook(raw: bytes) -> None:
     assert info.value.reason == "bad notebook"
 
 
-def test_notebook_bytes_round_trip_and_v3_upgrade() -> None:
+def test_notebook_request_round_trip_and_v3_upgrade() -> None:
     nb = notebook(cells=[{"cell_type": "markdown", "id": "c1", "metadata": {}, "source": "# hi"}])
-    raw, message = models.notebook_bytes(nb)
+    raw, message = notebook_bytes(nb)
     assert message is None
     assert models.read_notebook(raw)[0]["cells"][0]["source"] == "# hi"
     v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": []}]}
-    assert json.loads(models.notebook_bytes(v3)[0])["nbformat"] == 4
+    assert json.loads(notebook_bytes(v3)[0])["nbformat"] == 4
 
 
-def test_notebook_bytes_keeps_an_invalid_notebook_with_a_message() -> None:
+def test_notebook_request_keeps_an_invalid_notebook_with_a_message() -> None:
     """Bad input: an unknown cell property: stored anyway (never lose work), with a message."""
     nb = notebook(nbformat_minor=4, cells=BOGUS_CELLS)
-    raw, message = models.notebook_bytes(nb)
+    raw, message = notebook_bytes(nb)
     assert message is not None and json.loads(raw)["cells"][0]["bogus"] == 1
 
 
 @pytest.mark.parametrize("content", ["text", [], {"cells": "nope"}, None])
-def test_notebook_bytes_of_a_non_notebook_is_bad_notebook(content: Any) -> None:
+def test_notebook_request_of_a_non_notebook_is_bad_notebook(content: Any) -> None:
     """Bad inputs: a string, a list, cells that are not a list, null."""
     with pytest.raises(BadRequest) as info:
-        models.notebook_bytes(content)
+        notebook_bytes(content)
     assert info.value.reason == "bad notebook"
 
 
