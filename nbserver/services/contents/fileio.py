@@ -314,13 +314,19 @@ def list_directory(root: Root, path: str, real: str, allow_hidden: bool) -> list
     """Content-less models of the entries of the directory ``real`` (API ``path``) that listings
     show: one scandir pass, one stat per entry, a realpath only for symlinks (skipped when they
     lead outside the root, to a hidden target, or nowhere). Hidden names and
-    :data:`~.paths.HIDE_GLOBS` are skipped (hidden ones unless ``allow_hidden``)."""
+    :data:`~.paths.HIDE_GLOBS` are skipped (hidden ones unless ``allow_hidden``).
+
+    The models are those of :func:`stat_model`, built inline: this loop runs once per entry of
+    directories with tens of thousands of them, and function calls are most of its cost."""
     euid, groups = identity()
+    prefix = path + "/" if path else ""
+    is_listed, S_ISDIR, S_ISREG = paths.is_listed, stat.S_ISDIR, stat.S_ISREG
     children: list[Model] = []
+    append = children.append
     with os.scandir(real) as entries:
         for entry in entries:
             name = entry.name
-            if not paths.is_listed(name, allow_hidden):
+            if not is_listed(name, allow_hidden):
                 continue
             if not name.isascii():
                 try:
@@ -339,10 +345,34 @@ def list_directory(root: Root, path: str, real: str, allow_hidden: bool) -> list
                     st = entry.stat(follow_symlinks=False)
             except OSError:  # vanished, dangling, a loop, no permission
                 continue
-            kind = entry_type(name, st.st_mode)
-            if kind is not None:
-                writable = writable_by(st, euid, groups)
-                children.append(stat_model(paths.join(path, name), st, kind, writable))
+            mode = st.st_mode
+            if S_ISDIR(mode):
+                kind, size, mime = "directory", None, None
+            elif S_ISREG(mode):
+                ipynb = name.endswith(".ipynb")
+                kind, size, mime = (
+                    ("notebook", st.st_size, None) if ipynb else ("file", st.st_size, mimetype(name))
+                )
+            else:  # fifos, sockets, devices: never served
+                continue
+            modified = timestamp(st.st_mtime)
+            created = created_time(st)
+            append(
+                {
+                    "name": name,
+                    "path": prefix + name,
+                    "type": kind,
+                    "writable": writable_by(st, euid, groups),
+                    "created": modified if created == st.st_mtime else timestamp(created),
+                    "last_modified": modified,
+                    "mimetype": mime,
+                    "content": None,
+                    "format": None,
+                    "size": size,
+                    "hash": None,
+                    "hash_algorithm": None,
+                }
+            )
     return children
 
 
