@@ -189,6 +189,11 @@ class KernelChannels:
             kind = zmq.SUB if channel == "iopub" else zmq.DEALER
             sock = self._context.socket(kind)
             sock.linger = 0
+            # No receive high-water mark: with ZMQ's default (1,000 messages), a burst of output
+            # while the event loop is busy (replaying to a reconnected client, say) fills our
+            # queue, and the kernel's PUB socket then DROPS messages. Unread messages wait in
+            # this process instead; what is kept for clients is bounded elsewhere.
+            sock.setsockopt(zmq.RCVHWM, 0)
             if channel == "iopub":
                 sock.setsockopt(zmq.SUBSCRIBE, b"")
             else:
