@@ -98,7 +98,24 @@ async def test_two_clients_share_output_but_not_replies_or_prompts(client: Clien
 
 async def test_reconnect_replays_every_line_exactly_once(client: Client, kernel_id: str) -> None:
     """A client drops in the middle of a 20,000-line print loop and reconnects with the same
-    session_id: every line arrives exactly once, in order."""
+    session_id: every line the server received from the kernel reaches the client exactly once,
+    in order.
+
+    The reference is what the server received (seen through the kernel manager's iopub hook),
+    not range(20000): ipykernel's PUB socket itself drops output, in bursts, when its queue for a
+    subscriber is full, and on a 2-core machine running client, server and kernel at once it
+    sometimes is (those lines never reach the server, or any server)."""
+    channels = client.server.ctx.services["kernels"].kernels[kernel_id].channels
+    received: list[str] = []
+    hook = channels.on_iopub
+
+    def record(msg_type: str, header: bytes, content: bytes) -> None:
+        if msg_type == "stream":
+            received.append(json.loads(content)["text"])
+        if hook is not None:
+            hook(msg_type, header, content)
+
+    channels.on_iopub = record
     ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1", session="same-session")
     # one write per line, so that a lost message can only remove whole lines
     msg_id = await ws.execute("for i in range(20000): print(f'{i}\\n', end='', flush=True)")
@@ -123,9 +140,11 @@ async def test_reconnect_replays_every_line_exactly_once(client: Client, kernel_
     while not take(await ws.recv()):
         pass
     lines = [int(line) for line in "".join(text).splitlines()]
-    missing = sorted(set(range(20000)) - set(lines))
-    assert not missing, f"{len(missing)} lines lost: {missing[:3]}..{missing[-3:]}"
-    assert lines == list(range(20000)), "every line exactly once, in order"
+    sent = [int(line) for line in "".join(received).splitlines()]
+    missing = sorted(set(sent) - set(lines))
+    assert not missing, f"{len(missing)} lines lost by the server: {missing[:3]}..{missing[-3:]}"
+    assert lines == sent, "every line exactly once, in order"
+    assert len(sent) > 10_000 and sent[-1] == 19999  # the test exercised what it means to
     ws.close()
 
 
