@@ -14,8 +14,7 @@ from typing import Any
 
 import tornado.web
 
-from . import runtime
-from ._version import __version__
+from . import runtime, ui
 from .auth import handlers as auth_handlers
 from .auth.identity import Authenticator, User
 from .config import ServerConfig
@@ -41,24 +40,10 @@ __all__ = [
     "make_context",
     "server_routes",
     "session_manager",
+    "session_store",
 ]
 
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-class HomeHandler(PageHandler):
-    """``/``: what this server is and where its API lives."""
-
-    access = Access.USER
-
-    def get(self) -> None:
-        config = self.ctx.config
-        self.render(
-            "home.html",
-            version=__version__,
-            root_dir=str(config.root_dir),
-            base_url=config.base_url,
-        )
 
 
 class TrailingSlashHandler(PageHandler):
@@ -125,26 +110,44 @@ def contents_manager(ctx: ServerContext) -> ContentsManager:
     return manager
 
 
+def session_store(ctx: ServerContext) -> SessionStore:
+    """The server's SQLite store of sessions and kernel records, ``ctx.services["session_store"]``
+    (opened on ``config.session_store`` when missing). It has no ``shutdown()``: the session
+    manager closes it, after the kernel manager (registered before it) is done with it."""
+    store: SessionStore | None = ctx.services.get("session_store")
+    if store is None:
+        store = ctx.services["session_store"] = SessionStore(ctx.config.session_store)
+    return store
+
+
 def kernel_manager(ctx: ServerContext) -> KernelManager:
     """The server's kernel manager, ``ctx.services["kernels"]`` (created, with the kernelspec
-    manager ``ctx.services["kernelspecs"]``, when missing)."""
+    manager ``ctx.services["kernelspecs"]``, when missing). With a file ``session_store`` its
+    kernels are recorded there and outlive the server."""
     specs: KernelSpecManager | None = ctx.services.get("kernelspecs")
     if specs is None:
         specs = ctx.services["kernelspecs"] = KernelSpecManager(default_name=ctx.config.default_kernel_name)
     manager: KernelManager | None = ctx.services.get("kernels")
     if manager is None:
-        manager = ctx.services["kernels"] = KernelManager(ctx.config, specs, ctx.activity)
+        store = session_store(ctx) if ctx.config.session_store != ":memory:" else None
+        manager = ctx.services["kernels"] = KernelManager(
+            ctx.config,
+            specs,
+            ctx.activity,
+            records=store.kernel_records() if store is not None else None,
+            state_dir=store.kernels_dir if store is not None else None,
+        )
     return manager
 
 
 def session_manager(ctx: ServerContext) -> SessionManager:
-    """The server's session manager, ``ctx.services["sessions"]``; when missing, one with an
-    in-memory store over :func:`kernel_manager` is created and registered there. Its
-    ``shutdown()`` only closes the store: the kernel manager stops the kernels."""
+    """The server's session manager, ``ctx.services["sessions"]``; when missing, one over
+    :func:`session_store` and :func:`kernel_manager` is created and registered there. Its
+    ``shutdown()`` only closes the store: the kernel manager stops (or keeps) the kernels."""
     manager: SessionManager | None = ctx.services.get("sessions")
     if manager is None:
         manager = ctx.services["sessions"] = SessionManager(
-            SessionStore(), kernel_manager(ctx), ctx.config.root_dir
+            session_store(ctx), kernel_manager(ctx), ctx.config.root_dir
         )
     return manager
 
@@ -154,13 +157,13 @@ def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route
     registered in ``ctx.services`` (the defaults are created for those missing)."""
     kw = {"ctx": ctx}
     return [
-        Route("/", HomeHandler, kw),
         *api.routes(ctx),
         *contents_handlers.routes(ctx, contents_manager(ctx)),
         *kernels_handlers.routes(ctx, kernel_manager(ctx)),
         *kernelspecs_handlers.routes(ctx, ctx.services["kernelspecs"]),
         *sessions_handlers.routes(ctx, session_manager(ctx)),
         *auth_handlers.routes(ctx),
+        *ui.routes(ctx, contents_manager(ctx)),
         *extra,
         Route("{path}/", TrailingSlashHandler, kw, params={"path": r"/.+?"}, documented=False),
         Route("/api{rest}", APINotFoundHandler, kw, params={"rest": r"(?:/.*)?"}, documented=False),
@@ -199,10 +202,13 @@ def make_app(
             ``context.services["contents"]``, so stopping a :class:`~nbserver.Server` calls its
             ``shutdown()``.
         kernels: the kernel manager behind ``/api/kernels`` and the channels websocket (default:
-            local kernels from jupyter_client's kernelspecs). Its ``shutdown()`` stops them all.
-        sessions: the session manager behind ``/api/sessions`` (default: an in-memory SQLite
-            store over the kernel manager). Its kernel manager becomes the server's; passing a
-            different ``kernels`` as well is a ConfigError.
+            local kernels from jupyter_client's kernelspecs, recorded in a file
+            ``config.session_store``). Its ``startup()`` re-attaches recorded kernels (a
+            :class:`~nbserver.Server` calls it before serving); its ``shutdown()`` stops them
+            all (unless ``config.keep_kernels``).
+        sessions: the session manager behind ``/api/sessions`` (default: an SQLite store on
+            ``config.session_store``, in memory by default). Its kernel manager becomes the
+            server's; passing a different ``kernels`` as well is a ConfigError.
         extra_routes: more routes, mounted under ``base_url`` before the fallbacks.
         settings: extra tornado application settings.
 
@@ -215,19 +221,25 @@ def make_app(
         if kernels is not None and kernels is not sessions.kernels:
             raise ConfigError("sessions= must use the kernel manager passed as kernels=")
         kernels = sessions.kernels
-        ctx.services["sessions"] = sessions
     if contents is not None:
         ctx.services["contents"] = contents
     if kernels is not None:
         ctx.services["kernels"] = kernels
         ctx.services["kernelspecs"] = kernels.specs
+    if sessions is not None:  # after the kernels: services shut down in this order
+        ctx.services["sessions"] = sessions
     routes = server_routes(ctx, extra_routes)
     check_access_declared(routes)
     app = tornado.web.Application(
         mount(config.base_url, routes),
         log_function=log_request,
         template_path=str(STATIC_DIR / "templates"),
-        xsrf_cookie_kwargs={"path": config.base_url, "samesite": "Lax"},
+        ui_methods=ui.TEMPLATE_METHODS,
+        xsrf_cookie_kwargs={
+            "path": config.base_url,
+            "samesite": config.cookie_samesite,
+            "secure": config.cookie_samesite == "None",  # browsers drop SameSite=None without it
+        },
         websocket_ping_interval=30,
         websocket_max_message_size=config.max_ws_message_size,
         nbserver=ctx,

@@ -146,6 +146,30 @@ def _parser() -> argparse.ArgumentParser:
         help="accept any Host header although listening on loopback",
     )
     add("--max-body-size", type=int, metavar="BYTES", help="largest request body (default 512 MiB)")
+    add(
+        "--session-store",
+        metavar="PATH",
+        help="SQLite file of sessions and kernels; a server started again on it re-attaches the "
+        "kernels still running (default :memory:, nothing outlives the server)",
+    )
+    add(
+        "--keep-kernels",
+        action="store_true",
+        default=None,
+        help="a clean shutdown leaves kernels running, for the next server on --session-store",
+    )
+    add(
+        "--frame-ancestors",
+        action="append",
+        metavar="ORIGIN",
+        help="origin allowed to show the pages in a frame (repeatable; default: only the server)",
+    )
+    add(
+        "--cookie-samesite",
+        choices=["Lax", "Strict", "None"],
+        type=str.capitalize,
+        help="SameSite of the login cookies (default Lax; None, for embedding, needs https)",
+    )
     add("--runtime-dir", type=Path, help="where runtime files go (default: Jupyter's runtime dir)")
     add("--config", type=Path, help="config file, TOML or JSON (default: $NBSERVER_CONFIG)")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
@@ -174,12 +198,17 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         "runtime_dir",
         "log_level",
         "allow_remote_access",
+        "cookie_samesite",
+        "session_store",
+        "keep_kernels",
     ):
         value = getattr(args, name)
         if value is not None:
             settings[name] = value
     if args.allow_origin:
         settings["allow_origin"] = tuple(args.allow_origin)
+    if args.frame_ancestors:
+        settings["frame_ancestors"] = tuple(args.frame_ancestors)
     if args.password and not settings.get("password_hash"):
         raise ConfigError("--password: no password is stored; run `python -m nbserver password`")
     if args.no_token:

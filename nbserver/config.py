@@ -63,6 +63,12 @@ class ServerConfig:
         kernel_info_timeout: seconds a starting or restarting kernel gets to answer.
         cull_idle_timeout, cull_interval, cull_connected, cull_busy: idle-kernel culling, as
             jupyter_server names them (a timeout of 0 turns culling off).
+        session_store: the SQLite file of sessions and kernel records, or ``":memory:"`` (the
+            default). With a file, kernels outlive the server: one started again on the same
+            file re-attaches those still running. The path is made absolute; its directory
+            must exist. Kernel sockets live in ``<session_store>.kernels/``.
+        keep_kernels: a clean shutdown leaves kernels running (and recorded) instead of
+            stopping them; needs a file ``session_store``.
         client_buffer_bytes: outgoing bytes a slow websocket client may have pending before
             messages for it are dropped (with one stderr notice).
         replay_buffer_bytes, replay_buffer_seconds: what is kept for a disconnected client and
@@ -70,6 +76,14 @@ class ServerConfig:
         max_ws_message_size: largest websocket message accepted from a client.
         iopub_msg_rate_limit, iopub_data_rate_limit, rate_limit_window: jupyter_server's iopub
             rate limits (messages/s, bytes/s); 0 (the default) means none.
+        frame_ancestors: origins (``scheme://host[:port]``, the host may start with ``*.``) allowed
+            to show the server's pages in a frame, next to the server itself
+            (``Content-Security-Policy: frame-ancestors``).
+        cookie_samesite: ``SameSite`` of the login and ``_xsrf`` cookies: ``"Lax"`` (default),
+            ``"Strict"``, or ``"None"`` for pages embedded in another site's frame; ``"None"``
+            makes the cookies ``Secure``, so browsers keep them only over https.
+        custom_dir: directory whose ``custom.css`` the web UI loads after its own styles;
+            ``None`` is ``<Jupyter config dir>/custom``, as jupyter_server.
         log_level: level name for the ``nbserver`` loggers.
         open_browser: open a browser at start-up; ``None`` opens one only when there is a display.
     """
@@ -97,6 +111,8 @@ class ServerConfig:
     cull_interval: float = 300.0
     cull_connected: bool = False
     cull_busy: bool = False
+    session_store: str = ":memory:"
+    keep_kernels: bool = False
     client_buffer_bytes: int = 256 * 1024 * 1024
     replay_buffer_bytes: int = 64 * 1024 * 1024
     replay_buffer_seconds: float = 600.0
@@ -104,6 +120,9 @@ class ServerConfig:
     iopub_msg_rate_limit: float = 0.0
     iopub_data_rate_limit: float = 0.0
     rate_limit_window: float = 3.0
+    frame_ancestors: tuple[str, ...] = ()
+    cookie_samesite: str = "Lax"
+    custom_dir: Path | None = None
     log_level: str = "INFO"
     open_browser: bool | None = None
 
@@ -114,6 +133,10 @@ class ServerConfig:
         if self.runtime_dir is not None:
             set_(self, "runtime_dir", Path(self.runtime_dir))
         set_(self, "allow_origin", tuple(self.allow_origin))
+        set_(self, "frame_ancestors", tuple(self.frame_ancestors))
+        set_(self, "cookie_samesite", str(self.cookie_samesite).capitalize())
+        if self.custom_dir is not None:
+            set_(self, "custom_dir", Path(self.custom_dir))
         set_(self, "log_level", str(self.log_level).upper())
         if not self.root_dir.is_dir():
             raise ConfigError(f"root_dir {str(self.root_dir)!r} is not a directory")
@@ -132,6 +155,17 @@ class ServerConfig:
         for name in ("client_buffer_bytes", "replay_buffer_bytes", "max_ws_message_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        store = os.fspath(self.session_store)
+        if store != ":memory:":
+            store = os.path.abspath(os.path.expanduser(store)) if store else ""
+            if not store or not os.path.isdir(os.path.dirname(store)) or os.path.isdir(store):
+                raise ConfigError(f"session_store {store!r} must be a file in an existing directory")
+            set_(self, "session_store", store)
+        elif self.keep_kernels:
+            raise ConfigError(
+                "keep_kernels needs a file session_store (--session-store PATH): kernels left "
+                "running with an in-memory store could never be found again"
+            )
         if self.cookie_max_age_days <= 0:
             raise ConfigError("cookie_max_age_days must be positive")
         if self.log_level not in _LOG_LEVELS:
@@ -143,6 +177,11 @@ class ServerConfig:
         for origin in self.allow_origin:
             if origin != "*" and not re.fullmatch(r"[a-zA-Z][\w+.-]*://[^/\s]+", origin):
                 raise ConfigError(f"allow_origin entry {origin!r} is not scheme://host[:port]")
+        for origin in self.frame_ancestors:
+            if not re.fullmatch(r"[a-zA-Z][\w+.-]*://((\*\.)?[\w.-]+|\[[\da-fA-F:.]+\])(:(\d+|\*))?", origin):
+                raise ConfigError(f"frame_ancestors entry {origin!r} is not scheme://host[:port]")
+        if self.cookie_samesite not in ("Lax", "Strict", "None"):
+            raise ConfigError("cookie_samesite must be Lax, Strict or None")
 
     @property
     def auth_enabled(self) -> bool:

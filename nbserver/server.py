@@ -1,8 +1,11 @@
 """Running a server: bind (with port retries), serve with TCP_NODELAY, shut down cleanly.
 
 :class:`Server` is the running-server object used by ``python -m nbserver``, by tests and by
-embedders who want nbserver's own listener. Shutdown order: stop accepting connections, close the
-open ones, shut down the services (every kernel the server started), remove the runtime file.
+embedders who want nbserver's own listener. Start-up: bind, build the app, run the services'
+``startup()`` (the kernel manager re-attaches recorded kernels), then accept connections.
+Shutdown order: stop accepting connections, close the open ones, shut down the services in the
+order they were registered (every kernel the server started, unless kept), remove the runtime
+file.
 """
 
 from __future__ import annotations
@@ -121,6 +124,10 @@ class Server:
         self.ctx = make_context(config)
         self.ctx.request_shutdown = self.request_stop
         self.app = make_app(config, context=self.ctx, **self._services)
+        for service in list(self.ctx.services.values()):  # before serving: kernels re-attach
+            startup = getattr(service, "startup", None)
+            if startup is not None:
+                await startup()
         self._http = NoDelayHTTPServer(
             self.app, max_body_size=config.max_body_size, idle_connection_timeout=3600
         )

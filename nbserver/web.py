@@ -134,11 +134,21 @@ class BaseHandler(RequestHandler):
         self.ctx = ctx
         self.identity = None
         self._body: list[bytes] = []
+        self.set_header("Content-Security-Policy", self.csp())
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
         self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", self.content_security_policy)
+        self.set_header("Content-Security-Policy", self.csp())
+
+    def csp(self) -> str:
+        """This response's ``Content-Security-Policy``: ``content_security_policy``, where
+        ``frame-ancestors 'self'`` also lists the configured ``frame_ancestors``."""
+        ctx: ServerContext | None = getattr(self, "ctx", None)  # None while tornado's __init__ runs
+        if ctx is None or not ctx.config.frame_ancestors:
+            return self.content_security_policy
+        allowed = " ".join(("frame-ancestors 'self'", *ctx.config.frame_ancestors))
+        return self.content_security_policy.replace("frame-ancestors 'self'", allowed)
 
     # -- request flow -------------------------------------------------------------------------
 
@@ -327,8 +337,8 @@ class PageHandler(BaseHandler):
             path=ctx.config.base_url,
             expires_days=ctx.config.cookie_max_age_days,
             httponly=True,
-            samesite="Lax",
-            secure=self.request.protocol == "https",
+            samesite=ctx.config.cookie_samesite,
+            secure=self.request.protocol == "https" or ctx.config.cookie_samesite == "None",
         )
         self.xsrf_token  # noqa: B018 -- reading it sets the _xsrf cookie that the UI echoes
 

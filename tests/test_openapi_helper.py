@@ -179,7 +179,7 @@ def test_accepts_documented_responses() -> None:
     validate_response("POST", "/login", 302, "text/html; charset=UTF-8", b"")
     validate_response("POST", "/login", 401, "text/html; charset=UTF-8", b"<form></form>")
     validate_response("POST", "/login", 403, "text/html; charset=UTF-8", b"<h1>403</h1>")
-    validate_response("GET", "/", 200, "text/html; charset=UTF-8", b"<h1>nbserver</h1>")
+    validate_response("GET", "/tree", 200, "text/html; charset=UTF-8", b"<h1>nbserver</h1>")
     validate_response("GET", "/logout", 200, "text/html", b"<p>bye</p>")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from tornado.web import HTTPError
@@ -38,21 +39,16 @@ class LoginHandler(PageHandler):
         return safe_next(self.get_argument("next", None), self.ctx.config.base_url)
 
     def _form(self, error: str = "", status: int = 200) -> None:
-        auth = self.ctx.auth
+        """The form; ``error``, the label and the hint are message keys of the UI's catalogue."""
+        password = self.ctx.auth.has_password
         self.set_status(status)
-        self.render(
-            "login.html",
-            title="Log in",
+        render_login(
+            self,
             logged_out=False,
             error=error,
             action=self.request.path + "?" + urlencode({"next": self._next()}),
-            label="Password" if auth.has_password else "Token",
-            hint=(
-                "Enter the password set with `python -m nbserver password`, or the server's token."
-                if auth.has_password
-                else "The token is printed in the terminal where the server was started "
-                "(and listed by `python -m nbserver list`)."
-            ),
+            label="login.password" if password else "login.token",
+            hint="login.passwordHint" if password else "login.tokenHint",
         )
 
     def get(self) -> None:
@@ -75,7 +71,7 @@ class LoginHandler(PageHandler):
             self.redirect(self._next())
         else:
             self.ctx.log.warning("Failed login from %s", self.request.remote_ip)
-            self._form("Invalid credentials", status=401)
+            self._form("login.invalid", status=401)
 
 
 class LogoutHandler(PageHandler):
@@ -83,12 +79,12 @@ class LogoutHandler(PageHandler):
 
     def get(self) -> None:
         self.clear_cookie(self.ctx.cookie_name, path=self.ctx.config.base_url)
-        self.render(
-            "login.html",
-            title="Logged out",
-            logged_out=True,
-            login_url=self.ctx.config.base_url + "login",
-        )
+        render_login(self, logged_out=True)
+
+
+def render_login(handler: PageHandler, **kwargs: Any) -> None:
+    """``login.html``, a page of the web UI (its styles, languages and ``custom.css``)."""
+    handler.render("login.html", page="login", path="", name="", config_extra={}, show_logout=False, **kwargs)
 
 
 def routes(ctx: ServerContext) -> list[Route]:

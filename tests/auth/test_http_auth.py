@@ -76,7 +76,7 @@ async def test_page_with_token_sets_cookie_and_drops_token_from_url(client: Clie
     assert TOKEN not in r.headers["Location"]
     set_cookie = " ".join(r.headers.get_list("Set-Cookie"))
     assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
-    r = await client.get("", auth=None, use_cookies=True)
+    r = await client.get("tree", auth=None, use_cookies=True)
     assert r.status == 200
     assert "nbserver" in r.text
 
@@ -191,7 +191,7 @@ async def test_anonymous_page_visit_redirects_to_login(client: Client) -> None:
 async def test_no_token_server_needs_no_credential(make_server, make_client) -> None:
     client = make_client(await make_server(token=""), None)
     assert (await client.get("api/status", auth=None)).status == 200
-    assert (await client.get("", auth=None)).status == 200
+    assert (await client.get("tree", auth=None)).status == 200
 
 
 def _xsrf_field(html: str) -> str:

@@ -1,16 +1,16 @@
 """Running kernels: start, list, interrupt, restart, shut down, cull.
 
-Kernels are started through jupyter_client's ``AsyncIOLoopKernelManager``, so kernelspec
-provisioners (gateway_provisioners for Kubernetes, Docker, YARN...) keep working, and so does
-jupyter_client's auto-restarter for kernels whose process dies.
+Kernel processes are launched by :class:`~.launcher.Launcher` (jupyter_client, ipc sockets for
+local kernels). A kernel is ready when it answers ``kernel_info_request`` on shell; start and
+restart wait for that (bounded by ``kernel_info_timeout``) and fail fast when the process exits
+first.
 
-Local kernels talk over ZMQ ``ipc`` sockets in a private directory instead of TCP ports: picking
-free TCP ports is racy (jupyter_client binds port 0, closes it, and hopes the kernel gets it), and
-with many concurrent starts a kernel loses that race and dies with "Address already in use".
-Socket files cannot collide. Kernels with a non-local provisioner keep TCP.
-
-A kernel is ready when it answers ``kernel_info_request`` on shell; start and restart wait for
-that (bounded by ``kernel_info_timeout``) and fail fast when the process exits first.
+Kernels that outlive the server: given :class:`~.records.KernelRecords` (a file session store),
+the manager records every kernel it starts (connection info, pid, cwd...), launches kernels
+independent of the server process, with their sockets in a ``state_dir`` that outlives it.
+:meth:`KernelManager.startup` re-attaches the recorded kernels that still run (as
+:class:`~.adopted.AdoptedKernel`) and forgets the others. :meth:`KernelManager.shutdown` stops
+every kernel unless ``config.keep_kernels``, which leaves them running, recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Coroutine
@@ -31,10 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import ServerConfig
 from ...context import Activity, isoformat
-from ...errors import BadRequest, NBServerError, NotFound
+from ...errors import BadRequest, ConfigError, NBServerError, NotFound
 from ..contents import paths
-from ..kernelspecs.manager import KernelSpecManager
+from ..kernelspecs.manager import KernelSpec, KernelSpecManager
+from .adopted import AdoptedKernel, kernel_pid, pid_alive, probe
 from .channels import ChannelsClosed, KernelChannels
+from .launcher import Launcher
+from .records import KernelRecord, KernelRecords, RecordKeeper, connection_record
 
 if TYPE_CHECKING:
     import zmq.asyncio
@@ -44,7 +46,8 @@ __all__ = ["Kernel", "KernelManager"]
 log = logging.getLogger("nbserver.kernel")
 
 _KERNEL_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-_IPC_PATH_MAX = 90  # sun_path holds 107 bytes; leave room for "-<port>"
+ADOPT_TIMEOUT = 10.0  # seconds a recorded kernel gets to answer at start-up (at most kernel_info_timeout)
+ACTIVITY_FLUSH_INTERVAL = 30.0  # seconds between writes of changed last_activity to the records
 #: iopub message types that are not user activity (as jupyter_server's untracked types)
 _UNTRACKED = frozenset(
     {
@@ -73,13 +76,17 @@ class Kernel:
 
     id: str
     name: str
-    km: Any  # jupyter_client AsyncIOLoopKernelManager
+    km: Any  # jupyter_client AsyncIOLoopKernelManager, or an AdoptedKernel
     channels: KernelChannels
     execution_state: str = "starting"
     last_activity: datetime = field(default_factory=_now)
     reason: str = ""
     connections: int = 0
     dropped_messages: int = 0
+    #: what a record keeps to restart the kernel: its directory, the variables the server added
+    cwd: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    interrupt_mode: str = "signal"
 
     def model(self) -> dict[str, Any]:
         model: dict[str, Any] = {
@@ -99,24 +106,44 @@ class KernelManager:
     """All kernels of one server.
 
     Args:
-        config: limits and culling settings (``kernel_info_timeout``, ``cull_*``, replay bounds).
+        config: limits and culling settings (``kernel_info_timeout``, ``cull_*``, replay bounds),
+            and ``keep_kernels``.
         specs: where kernelspecs come from.
         activity: the server's activity tracker; kernel traffic counts as activity, and the
             ``kernels`` / ``connections`` gauges of ``/api/status`` read from here.
+        records: where kernels are recorded so that they outlive the server (None: they stop
+            with it). With records, kernels are launched independent of the server process,
+            :meth:`startup` re-attaches the recorded ones, and ``config.keep_kernels`` applies.
+        state_dir: required with ``records`` (and ignored without): the directory (created
+            0700) for connection files and ipc sockets, which must outlive the server. Without
+            records they go to a private temporary directory, removed at shutdown.
+
+    Raises:
+        ConfigError: ``records`` without ``state_dir``; a ``state_dir`` that is not ours.
     """
 
     def __init__(
-        self, config: ServerConfig, specs: KernelSpecManager, activity: Activity | None = None
+        self,
+        config: ServerConfig,
+        specs: KernelSpecManager,
+        activity: Activity | None = None,
+        *,
+        records: KernelRecords | None = None,
+        state_dir: Path | None = None,
     ) -> None:
+        if records is not None and state_dir is None:
+            raise ConfigError("a kernel manager with records needs a state_dir that outlives it")
         self.config = config
         self.root_dir = config.root_dir
         self.specs = specs
         self.activity = activity
+        self.records = RecordKeeper(records)
         self.kernels: dict[str, Kernel] = {}
         self._starting: dict[str, asyncio.Task[Kernel]] = {}
         self._zmq: zmq.asyncio.Context | None = None  # created with the first kernel
-        self._private_dir: str | None = None
+        self.launcher = Launcher(specs, state_dir if records is not None else None)
         self._culler: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         if activity is not None:
             activity.gauges["kernels"] = lambda: len(self.kernels)
@@ -178,7 +205,7 @@ class KernelManager:
         spec = await self.specs.get(name)  # 404 before anything is spawned
         kernel_id = kernel_id or str(uuid.uuid4())
         cwd = self.kernel_cwd(path)
-        task = asyncio.ensure_future(self._start(kernel_id, spec.name, spec.spec, cwd, env))
+        task = asyncio.ensure_future(self._start(kernel_id, spec, cwd, env or {}))
         self._starting[kernel_id] = task
         try:
             return await asyncio.shield(task)
@@ -192,65 +219,56 @@ class KernelManager:
             self._zmq = zmq.asyncio.Context()
         return self._zmq
 
-    def private_dir(self) -> str:
-        """A 0700 directory for connection files and ipc sockets, removed at shutdown."""
-        if self._private_dir is None:
-            self._private_dir = tempfile.mkdtemp(prefix="nbserver-")
-        return self._private_dir
-
-    def _ipc_prefix(self, kernel_id: str) -> str | None:
-        if os.name != "posix":
-            return None
-        prefix = os.path.join(self.private_dir(), kernel_id[:8])
-        return prefix if len(prefix) < _IPC_PATH_MAX else None
-
-    async def _start(
-        self, kernel_id: str, name: str, spec: dict[str, Any], cwd: Path, env: dict[str, str] | None
+    def _make_kernel(
+        self, kernel_id: str, name: str, km: Any, cwd: str, env: dict[str, str], interrupt_mode: str
     ) -> Kernel:
-        from jupyter_client.ioloop.manager import AsyncIOLoopKernelManager
-
-        local = (
-            spec.get("metadata", {})
-            .get("kernel_provisioner", {})
-            .get("provisioner_name", "local-provisioner")
-            == "local-provisioner"
-        )
-        prefix = self._ipc_prefix(kernel_id) if local else None
-        km = AsyncIOLoopKernelManager(
-            kernel_name=name,
-            kernel_spec_manager=self.specs.inner,
-            connection_file=os.path.join(self.private_dir(), f"kernel-{kernel_id}.json"),
-        )
-        if prefix is not None:
-            km.transport = "ipc"
-            km.ip = prefix
-        started = time.monotonic()
-        kernel_env = {**os.environ, **(env or {})}
-        try:
-            await km.start_kernel(cwd=str(cwd), env=kernel_env, kernel_id=kernel_id)
-        except Exception as exc:
-            raise NBServerError(f"Kernel {name} failed to start: {exc}", reason="kernel failed") from exc
+        """A :class:`Kernel` for ``km``, its channels open (state and activity are followed once
+        :meth:`_track` is called)."""
         channels = KernelChannels(
             dict(km.get_connection_info(session=False)),
             context=self._context(),
             replay_bytes=self.config.replay_buffer_bytes,
             replay_seconds=self.config.replay_buffer_seconds,
         )
-        kernel = Kernel(kernel_id, name, km, channels)
-        channels.on_iopub = lambda msg_type, header, content: self._on_iopub(kernel, msg_type, content)
+        kernel = Kernel(kernel_id, name, km, channels, cwd=cwd, env=env, interrupt_mode=interrupt_mode)
         channels.open()
+        return kernel
+
+    def _track(self, kernel: Kernel) -> None:
+        """Follow the kernel's state and activity from its iopub messages."""
+        kernel.channels.on_iopub = lambda msg_type, header, content: self._on_iopub(kernel, msg_type, content)
+
+    def _watch(self, kernel: Kernel) -> None:
+        """Follow the kernel's process: auto-restarts and death (jupyter_client's restarter, or
+        an adopted kernel's watcher)."""
+        kernel.km.add_restart_callback(lambda: self._on_restarting(kernel), "restart")
+        kernel.km.add_restart_callback(lambda: self._on_dead(kernel), "dead")
+        kernel.km.start_restarter()
+
+    async def _start(self, kernel_id: str, spec: KernelSpec, cwd: Path, env: dict[str, str]) -> Kernel:
+        started = time.monotonic()
+        try:
+            km = await self.launcher.launch(kernel_id, spec, str(cwd), env)
+        except Exception as exc:
+            raise NBServerError(f"Kernel {spec.name} failed to start: {exc}", reason="kernel failed") from exc
+        interrupt_mode = str(spec.spec.get("interrupt_mode", "signal"))
+        kernel = self._make_kernel(kernel_id, spec.name, km, str(cwd), dict(env), interrupt_mode)
+        self._track(kernel)
+        await self._save_record(kernel)  # before the wait: a server killed now still finds it
         try:
             await self._wait_ready(kernel)
         except BaseException:
-            channels.close()
+            kernel.channels.close()
             await self._kill(km)
+            await self.records.delete(kernel_id)
             raise
         kernel.execution_state = "idle"
-        km.add_restart_callback(lambda: self._on_restarting(kernel), "restart")
-        km.add_restart_callback(lambda: self._on_dead(kernel), "dead")
+        self._watch(kernel)
         self.kernels[kernel_id] = kernel
-        self._ensure_culler()
-        log.info("Kernel %s (%s) started in %.2f s in %s", kernel_id, name, time.monotonic() - started, cwd)
+        self._ensure_background_tasks()
+        log.info(
+            "Kernel %s (%s) started in %.2f s in %s", kernel_id, spec.name, time.monotonic() - started, cwd
+        )
         return kernel
 
     async def _wait_ready(self, kernel: Kernel) -> None:
@@ -330,6 +348,7 @@ class KernelManager:
             except (asyncio.TimeoutError, ChannelsClosed):
                 continue
             kernel.execution_state = "idle"
+            await self._save_record(kernel)  # a new process: a new pid
             return
 
     def _on_dead(self, kernel: Kernel) -> None:
@@ -354,17 +373,34 @@ class KernelManager:
 
     async def restart(self, kernel_id: str) -> Kernel:
         """Restart and wait until the kernel answers again (clients see the kernel's own status
-        messages). Raises NotFound; NBServerError 500 if it does not come back."""
+        messages). An adopted kernel is stopped and a new process launched on the same
+        connection info, which this server then manages like any kernel it started.
+
+        Raises:
+            NotFound: no such kernel; for an adopted kernel, its kernelspec is no longer
+                installed (``"no such kernelspec"``; the kernel is left as it was).
+            NBServerError: 500 if it does not come back.
+        """
         kernel = self.get(kernel_id)
+        adopted = kernel.km if isinstance(kernel.km, AdoptedKernel) else None
+        spec = await self.specs.get(kernel.name) if adopted is not None else None
         kernel.execution_state = "restarting"
         kernel.channels.iopub_seen.clear()
         try:
-            await kernel.km.restart_kernel(now=False)
+            if adopted is not None and spec is not None:
+                await adopted.shutdown_kernel(now=False, restart=True)
+                kernel.km = await self.launcher.launch(
+                    kernel.id, spec, kernel.cwd, kernel.env, adopted.connection
+                )
+                self._watch(kernel)
+            else:
+                await kernel.km.restart_kernel(now=False)
         except Exception as exc:
             kernel.execution_state = "dead"
             raise NBServerError(
                 f"Restarting kernel {kernel_id} failed: {exc}", reason="kernel failed"
             ) from exc
+        await self._save_record(kernel)  # a new process: a new pid, maybe new ports
         info = kernel.km.get_connection_info(session=False)
         if any(info.get(k) != kernel.channels.info.get(k) for k in ("ip", "shell_port", "iopub_port", "key")):
             kernel.channels.reconnect(info)
@@ -390,20 +426,27 @@ class KernelManager:
             await kernel.km.shutdown_kernel(now=now)
         except Exception:
             log.exception("Shutting down kernel %s failed", kernel.id)
+        await self.records.delete(kernel.id)
         log.info("Kernel %s shut down", kernel.id)
 
     async def shutdown(self) -> None:
-        """Stop every kernel (server shutdown). Kernels still starting are waited for, then
-        stopped, so that no kernel process outlives the server."""
-        if self._culler is not None:
-            self._culler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._culler
-            self._culler = None
+        """Server shutdown: stop every kernel, or with ``config.keep_kernels`` (and records)
+        leave them all running and recorded for the next server on the same store. Kernels
+        still starting are waited for first, so none is left unaccounted for."""
+        for task in (self._culler, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._culler = self._flusher = None
         for starting in list(self._starting.values()):
             with contextlib.suppress(Exception):
                 await starting
-        await asyncio.gather(*(self._remove(k) for k in list(self.kernels.values())))
+        keep = self.config.keep_kernels and self.persistent
+        if keep:
+            await self._leave_running()
+        else:
+            await asyncio.gather(*(self._remove(k) for k in list(self.kernels.values())))
         while self._tasks:  # stops begun elsewhere (culler, restarter) finish before we go
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self.activity is not None:
@@ -412,16 +455,111 @@ class KernelManager:
         if self._zmq is not None:
             self._zmq.destroy(linger=0)
             self._zmq = None
-        if self._private_dir is not None:
-            import shutil
+        self.launcher.close(keep)
 
-            shutil.rmtree(self._private_dir, ignore_errors=True)
+    async def _leave_running(self) -> None:
+        """Let go of every kernel without stopping it; its record stays (with its latest
+        ``last_activity``), for :meth:`startup` of the next server."""
+        kernels = list(self.kernels.values())
+        self.kernels.clear()
+        for kernel in kernels:
+            kernel.km.stop_restarter()
+            kernel.channels.close()
+        await self.records.touch({k.id: k.last_activity for k in kernels})
+        if kernels:
+            log.info("Leaving %d kernel(s) running (keep_kernels)", len(kernels))
+
+    # -- records (kernels that outlive the server) -----------------------------------------------
+
+    @property
+    def persistent(self) -> bool:
+        """True when kernels are recorded, and so outlive the server."""
+        return self.records.records is not None
+
+    async def _save_record(self, kernel: Kernel) -> None:
+        await self.records.save(
+            KernelRecord(
+                kernel_id=kernel.id,
+                name=kernel.name,
+                connection=connection_record(kernel.km.get_connection_info(session=False)),
+                pid=kernel_pid(kernel.km),
+                cwd=kernel.cwd,
+                env=kernel.env,
+                interrupt_mode=kernel.interrupt_mode,
+                last_activity=kernel.last_activity,
+            )
+        )
+
+    async def _flush_loop(self) -> None:
+        """Write changed ``last_activity`` every :data:`ACTIVITY_FLUSH_INTERVAL` seconds."""
+        while True:
+            await asyncio.sleep(ACTIVITY_FLUSH_INTERVAL)
+            await self.records.touch({k.id: k.last_activity for k in self.kernels.values()})
+
+    async def startup(self) -> None:
+        """Re-attach the kernels recorded by an earlier server on the same store (call before
+        serving): same id, same sessions, listed in :meth:`models`. A no-op without records.
+
+        A recorded kernel is re-attached when its process is alive and it answers
+        ``kernel_info_request`` within :data:`ADOPT_TIMEOUT` seconds: on shell (it is idle),
+        or on control (a cell keeps shell busy). A live process that answers neither is
+        re-attached (as busy) only if it is verifiably that kernel (its command line names the
+        kernel's connection file), so that a long computation holding the GIL is not lost;
+        otherwise it is left alone. The records of kernels not re-attached are dropped, with
+        their sessions.
+        """
+        records = [r for r in await self.records.load() if r.kernel_id not in self.kernels]
+        adopted = await asyncio.gather(*(self._adopt(record) for record in records))
+        if records:
+            log.info("Re-attached %d of %d recorded kernel(s)", sum(adopted), len(records))
+        if self.kernels:
+            self._ensure_background_tasks()
+
+    async def _adopt(self, record: KernelRecord) -> bool:
+        km = AdoptedKernel(record, self._context(), self.launcher.connection_file(record.kernel_id))
+        state = None
+        if record.pid is None or pid_alive(record.pid):
+            kernel = self._make_kernel(
+                record.kernel_id, record.name, km, record.cwd, dict(record.env), record.interrupt_mode
+            )
+            timeout = min(ADOPT_TIMEOUT, self.config.kernel_info_timeout)
+            state = await probe(kernel.channels, record.pid, timeout)
+            if state is None and km.launched_as_recorded():
+                log.warning("Kernel %s (pid %s) does not answer; re-attaching it", record.kernel_id, km.pid)
+                state = "busy"
+            if state is None:
+                kernel.channels.close()
+        if state is None:
+            if record.pid is not None and pid_alive(record.pid):
+                log.warning(
+                    "Kernel %s: process %d does not answer as the kernel; forgetting the kernel, "
+                    "leaving that process alone",
+                    record.kernel_id,
+                    record.pid,
+                )
+            else:
+                log.info("Kernel %s is gone; forgetting it and its sessions", record.kernel_id)
+                km.remove_files()
+            await self.records.forget(record.kernel_id)
+            return False
+        # the probe's own messages are not activity: track from here, with the recorded activity
+        kernel.execution_state = state
+        kernel.last_activity = record.last_activity
+        self._track(kernel)
+        self.records.adopted(record)
+        self._watch(kernel)
+        self.kernels[kernel.id] = kernel
+        log.info("Re-attached kernel %s (%s, pid %s, %s)", kernel.id, kernel.name, record.pid, state)
+        return True
 
     # -- culling ---------------------------------------------------------------------------------
 
-    def _ensure_culler(self) -> None:
+    def _ensure_background_tasks(self) -> None:
+        """The culler (when culling is on) and the activity flusher (when there are records)."""
         if self.config.cull_idle_timeout > 0 and self._culler is None:
             self._culler = asyncio.ensure_future(self._cull_loop())
+        if self.persistent and self._flusher is None:
+            self._flusher = asyncio.ensure_future(self._flush_loop())
 
     async def _cull_loop(self) -> None:
         while True:

@@ -13,6 +13,10 @@ Semantics follow jupyter_server 2.21:
 
 Concurrent creations for one path are serialised by a per-path :class:`asyncio.Lock`, so they
 yield one session and one kernel.
+
+With a file store, rows outlive the server together with their kernels: the kernel manager
+records its kernels in the same store and re-attaches them at start-up (same kernel ids), and
+the rows of kernels found gone then are deleted with their records.
 """
 
 from __future__ import annotations
@@ -55,10 +59,8 @@ class SessionManager:
     # -- helpers ---------------------------------------------------------------------------------
 
     async def _db(self, query: Callable[..., T], *args: Any) -> T:
-        """Run a store method: inline for an in-memory database, in a thread for a file."""
-        if self.store.in_memory:
-            return query(*args)
-        return await asyncio.to_thread(query, *args)
+        """Run a store method: inline for an in-memory database, on the store's thread for a file."""
+        return await self.store.run(query, *args)
 
     @contextlib.asynccontextmanager
     async def _path_lock(self, path: str) -> AsyncIterator[None]:
@@ -215,5 +217,7 @@ class SessionManager:
             raise Gone(f"The kernel of session {session_id} was already gone", reason="kernel gone") from None
 
     async def shutdown(self) -> None:
-        """Close the database (server shutdown). Kernels are the kernel manager's to stop."""
+        """Close the database (server shutdown). Kernels are the kernel manager's to stop (or
+        keep), which it does first: the server shuts its services down in the order they were
+        registered, and the kernel manager is registered before the session manager."""
         self.store.close()
