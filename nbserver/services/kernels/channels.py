@@ -61,6 +61,9 @@ class Client(Protocol):
         """Queue a message for the client. Must not block; may drop (and say so) when the
         client cannot keep up."""
 
+    def kernel_stopped(self) -> None:
+        """The kernel is gone (shut down or dead for good): disconnect."""
+
 
 class ChannelsState(enum.Enum):
     NEW = "new"
@@ -222,7 +225,8 @@ class KernelChannels:
         self._connect()
 
     def close(self) -> None:
-        """Stop reading, close sockets, fail pending internal requests; ``-> CLOSED``."""
+        """Stop reading, close sockets, fail pending internal requests, tell attached clients
+        (:meth:`Client.kernel_stopped`), forget detached ones; ``-> CLOSED``."""
         if self.state is ChannelsState.CLOSED:
             return
         self.state = ChannelsState.CLOSED
@@ -231,6 +235,9 @@ class KernelChannels:
             if not future.done():
                 future.set_exception(ChannelsClosed("the kernel's channels closed"))
         self._waiters.clear()
+        self.buffers.clear()
+        for client in list(self.clients.values()):
+            client.kernel_stopped()
 
     # -- clients ---------------------------------------------------------------------------------
 

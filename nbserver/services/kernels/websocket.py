@@ -207,6 +207,13 @@ class KernelWebSocket(AuthenticatedWebSocket):
 
     # -- Client ------------------------------------------------------------------------------------
 
+    def kernel_stopped(self) -> None:
+        """The kernel was shut down: close (1000), as the page would otherwise learn it only when
+        it next sends something. A client reconnecting then gets 404, the sign that the kernel
+        is gone."""
+        self._detach()
+        self.close(1000, "the kernel was shut down")
+
     def deliver(self, channel: str, parts: list[bytes]) -> None:
         if self.ws_connection is None or self.ws_connection.is_closing():
             # closing, but on_close has not run yet: what we would send now could not reach

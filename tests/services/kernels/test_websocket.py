@@ -227,3 +227,24 @@ async def test_websocket_has_tcp_nodelay(server, client: Client, kernel_id: str)
     sock = handler.ws_connection.stream.socket
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     ws.close()
+
+
+async def test_shutting_the_kernel_down_closes_its_websockets(client: Client, kernel_id: str) -> None:
+    """DELETE of a kernel closes its websockets (1000) at once, both protocols; a client that
+    reconnects then gets 404: the page learns the kernel is gone without sending anything."""
+    sockets = [
+        await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, proto) for proto in ("v1", "legacy")
+    ]
+    assert (await client.request("DELETE", f"api/kernels/{kernel_id}")).status == 204
+    for ws in sockets:
+        try:
+            async with asyncio.timeout(10):
+                while await ws.recv() is not None:  # what the kernel said before it went
+                    pass
+            assert ws.conn.close_code == 1000
+        finally:
+            ws.close()
+    assert (await client.get("api/status")).json["connections"] == 0
+    with pytest.raises(HTTPClientError) as info:
+        await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1")
+    assert info.value.code == 404
