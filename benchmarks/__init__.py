@@ -1,15 +1,19 @@
-"""Benchmark suite comparing nbserver with jupyter_server.
+"""Benchmark suite comparing nbserver with jupyter_server and jupyverse.
 
 Run ``python -m benchmarks --help`` from the project root; see ``benchmarks/README.md``.
 
 Layout:
 
-* :mod:`benchmarks.targets` -- how to start each server (a fresh subprocess per run);
-* :mod:`benchmarks.workloads` -- the workload registry (``name -> function(target) -> dict``);
+* :mod:`benchmarks.targets` -- how to start each server (a fresh subprocess per run) and its quirks;
+* :mod:`benchmarks.workloads` -- the workload registry (``name -> function(target) -> dict``) and
+  the sizes; the workloads themselves there and in ``workloads_*.py``;
+* :mod:`benchmarks.kernelclient` -- the kernel websocket client and the direct-ZMQ floor;
+* :mod:`benchmarks.framing` -- the benchmark's own reference websocket framing;
+* :mod:`benchmarks.codecs` -- the codec micro-benchmarks (``python -m benchmarks.codecs``);
 * :mod:`benchmarks.report` -- summary statistics, the stdout table and the JSON file;
 * :mod:`benchmarks.__main__` -- the command line and the interleaved run loop.
 
-Only the standard library is used by the suite itself.
+The runner and the HTTP workloads use only the standard library.
 """
 
 from __future__ import annotations

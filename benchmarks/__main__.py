@@ -1,10 +1,11 @@
-"""``python -m benchmarks``: run workloads against nbserver and jupyter_server, interleaved.
+"""``python -m benchmarks``: run workloads against nbserver and its peers, interleaved.
 
-For each repetition, every target is started fresh, the selected workloads run on it in registry
-order (``startup`` first), and it is stopped again: ``A, B, A, B, ...``. With ``--isolate`` each
-workload gets its own fresh process instead (slower: jupyter_server takes seconds to start).
-A failed run is recorded (FAILED with its reason) and the loop goes on. Progress goes to stderr;
-the table to stdout; ``--json`` writes raw samples.
+For each repetition, every target is started fresh, the selected server workloads run on it in
+registry order (``startup`` first), and it is stopped again: ``A, B, A, B, ...``. With
+``--isolate`` each workload gets its own fresh process instead (slower: jupyter_server takes
+seconds to start). Then the local workloads (``codecs``: no server) run once per target, in the
+same interleaved order. A failed run is recorded (FAILED with its reason) and the loop goes on.
+Progress goes to stderr; the table to stdout; ``--json`` writes raw samples.
 
 Exit status: 0 when every nbserver run succeeded (peer failures only show up in the table),
 1 if any nbserver run FAILED, 2 on a usage error, 130 after Ctrl-C (partial results are printed).
@@ -29,27 +30,44 @@ from .report import (
     summarize,
     write_json,
 )
-from .targets import TARGETS, TargetExitedError, start_target
+from .targets import TARGETS, TargetExitedError, TargetSpec, start_target
 from .workloads import WORKLOADS, NotApplicable, RunConfig, unit_of
 
 DEFAULT_REPEAT = 5
-DEFAULT_REPEAT_QUICK = 3
+DEFAULT_REPEAT_QUICK = 1
 
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _python_option(value: str) -> tuple[str, str]:
+    name, sep, path = value.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected TARGET=PATH, got {value!r}")
+    return name.strip(), path.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Compare nbserver with jupyter_server (medians, min-max, ratios).",
+        description="Compare nbserver with jupyter_server and jupyverse (medians, min-max, ratios).",
     )
     p.add_argument(
         "--targets",
         type=_csv,
         default=list(TARGETS),
-        help=f"comma-separated targets (default: {','.join(TARGETS)})",
+        help=f"comma-separated targets (default: {','.join(TARGETS)}; those not installed are "
+        "skipped with a note)",
+    )
+    p.add_argument(
+        "--python",
+        type=_python_option,
+        action="append",
+        default=[],
+        metavar="TARGET=PATH",
+        help="run TARGET with this interpreter instead of the current one (e.g. "
+        "jupyverse=/opt/jupyverse-venv/bin/python); repeatable",
     )
     p.add_argument(
         "--workloads",
@@ -60,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes, and the slow workloads in the first repetition only (unless --repeat "
-        "is given); the whole suite in about 3-4 min on 2 cores",
+        help="small sizes and one repetition: a smoke test of every workload, under a minute "
+        "for nbserver + jupyter_server on 2 cores",
     )
     p.add_argument(
         "--repeat",
@@ -100,10 +118,41 @@ def _record(workload: str, target: str, rep: int, values: Mapping[str, object]) 
     return rec
 
 
+def _failed(
+    records: list[RunRecord],
+    wl: str,
+    target: str,
+    rep: int,
+    exc: BaseException,
+    elapsed: float,
+    context: str = "",
+) -> None:
+    rec = RunRecord(wl, target, rep, ok=False, elapsed_s=elapsed)
+    rec.error = f"{type(exc).__name__}: {exc}" + (f" ({context})" if context else "")
+    records.append(rec)
+    _progress(f"  rep {rep} {target:15} {wl:10} FAILED: {rec.error} ({elapsed:.1f} s)")
+
+
+def run_local(records: list[RunRecord], wl: str, spec: TargetSpec, rep: int, cfg: RunConfig) -> None:
+    """Run the local (server-less) workload ``wl`` for ``spec``; append its record. Never raises
+    (except KeyboardInterrupt)."""
+    local = WORKLOADS[wl].local
+    assert local is not None
+    t0 = time.perf_counter()
+    try:
+        rec = _record(wl, spec.name, rep, local(spec, cfg))
+    except Exception as exc:
+        _failed(records, wl, spec.name, rep, exc, time.perf_counter() - t0)
+        return
+    rec.elapsed_s = time.perf_counter() - t0
+    records.append(rec)
+    _progress(f"  rep {rep} {spec.name:15} {wl:10} ok ({rec.elapsed_s:.1f} s)")
+
+
 def run_group(
     records: list[RunRecord],
     workloads: Sequence[str],
-    target: str,
+    spec: TargetSpec,
     rep: int,
     cfg: RunConfig,
     keep_logs: Path | None,
@@ -114,12 +163,10 @@ def run_group(
     FAILED record and the next workload still runs.
     """
     first = len(records)
+    target = spec.name
 
     def failed(wl: str, exc: BaseException, elapsed: float, context: str = "") -> None:
-        rec = RunRecord(wl, target, rep, ok=False, elapsed_s=elapsed)
-        rec.error = f"{type(exc).__name__}: {exc}" + (f" ({context})" if context else "")
-        records.append(rec)
-        _progress(f"  rep {rep} {target:15} {wl:10} FAILED: {rec.error} ({elapsed:.1f} s)")
+        _failed(records, wl, target, rep, exc, elapsed, context)
 
     def prepare(root: Path) -> None:  # fixtures of the selected workloads, before start-up
         for wl in workloads:
@@ -129,16 +176,18 @@ def run_group(
 
     t_spawn = time.perf_counter()
     try:
-        with start_target(TARGETS[target], keep_dir=keep_logs, prepare=prepare) as running:
+        with start_target(spec, keep_dir=keep_logs, prepare=prepare) as running:
             _progress(f"  rep {rep} {target:15} started in {running.startup_s:.2f} s (pid {running.pid})")
             for wl in workloads:
                 t0 = time.perf_counter()
                 try:
                     running.check_alive()
                     if wl != "startup":  # `startup` measures the fresh process as it is
-                        running.wait_idle()
+                        running.wait_idle(cfg.settle_window_s, cfg.settle_quiet, timeout=cfg.settle_timeout_s)
                         t0 = time.perf_counter()
-                    values = WORKLOADS[wl].func(running, cfg)
+                    func = WORKLOADS[wl].func
+                    assert func is not None
+                    values = func(running, cfg)
                     rec = _record(wl, target, rep, values)
                 except Exception as exc:
                     context = ""
@@ -165,15 +214,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
 
+    specs = dict(TARGETS)
+    for name, python in args.python:
+        if name not in specs:
+            parser.error(f"--python {name}=...: unknown target; known targets: {', '.join(TARGETS)}")
+        specs[name] = specs[name].with_python(python)
+
     if args.list:
         for wl in WORKLOADS.values():
             print(f"workload {wl.name:12} {wl.description}")
-        for spec in TARGETS.values():
+        for spec in specs.values():
             why = spec.unavailable_reason()
             print(f"target   {spec.name:16} {spec.version() if why is None else 'unavailable: ' + why}")
         return 0
 
-    unknown_t = [t for t in args.targets if t not in TARGETS]
+    unknown_t = [t for t in args.targets if t not in specs]
     chosen = args.workloads if args.workloads is not None else list(WORKLOADS)
     unknown_w = [w for w in chosen if w not in WORKLOADS]
     workloads = [w for w in WORKLOADS if w in chosen]  # registry order: startup comes first
@@ -191,13 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     targets: list[str] = []
     for name in dict.fromkeys(args.targets):  # de-duplicated, order kept
-        why = TARGETS[name].unavailable_reason()
+        why = specs[name].unavailable_reason()
         if why is None:
             targets.append(name)
         else:
             notes.append(f"target {name} skipped: {why}")
     cfg = RunConfig.for_mode(args.quick)
-    info = machine_info()
+    info = machine_info({name: specs[name] for name in targets})
 
     print(machine_line(info), flush=True)
     for note in notes:
@@ -206,25 +261,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no target can run; nothing to do", file=sys.stderr)
         return 1
 
-    # --quick without --repeat: slow workloads run only in their first `quick_repeat` repetitions.
-    capped = args.quick and args.repeat is None
-
-    def runs_in(wl: str, rep: int) -> bool:
-        cap = WORKLOADS[wl].quick_repeat
-        return not capped or cap is None or rep <= cap
+    server_wls = [wl for wl in workloads if WORKLOADS[wl].needs_server]
+    local_wls = [wl for wl in workloads if not WORKLOADS[wl].needs_server]
+    groups = [[wl] for wl in server_wls] if args.isolate else [server_wls] if server_wls else []
 
     records: list[RunRecord] = []
     interrupted = False
     t_start = time.perf_counter()
     try:
-        groups = [[wl] for wl in workloads] if args.isolate else [workloads]
         for rep in range(1, repeat + 1):
             for group in groups:
-                selected = [wl for wl in group if runs_in(wl, rep)]
-                if not selected:
-                    continue
                 for target in targets:  # interleaved: A, B, A, B, ...
-                    run_group(records, selected, target, rep, cfg, args.keep_logs)
+                    run_group(records, group, specs[target], rep, cfg, args.keep_logs)
+            for local in local_wls:
+                for target in targets:
+                    run_local(records, local, specs[target], rep, cfg)
     except KeyboardInterrupt:
         interrupted = True
         notes.append("interrupted by Ctrl-C: partial results")
@@ -233,20 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes.append(f"total benchmark time {total_s:.1f} s")
 
     summaries = summarize(records, targets)
-    quick_note = ""
-    if capped:
-        fewer = [
-            f"{wl} ({cap})"
-            for wl in workloads
-            if (cap := WORKLOADS[wl].quick_repeat) is not None and cap < repeat
-        ]
-        if fewer:
-            quick_note = f"quick mode: repetitions run by the slow workloads: {', '.join(fewer)}"
-            notes.append(quick_note)
     print()
     print_table(summaries, targets, repeat=repeat)
-    if quick_note:
-        print(f"note: {quick_note}")
     if interrupted:
         print("note: interrupted by Ctrl-C: partial results")
     print(f"total time {total_s:.1f} s ({'quick' if args.quick else 'full'} mode)")
@@ -254,11 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         config = {
             "targets": targets,
+            "pythons": {name: specs[name].python for name in targets},
             "workloads": workloads,
             "repeat": repeat,
+            "quick": args.quick,
             "isolate": args.isolate,
             "run_config": dataclasses.asdict(cfg),
-            "quick_repeat": {wl: WORKLOADS[wl].quick_repeat for wl in workloads} if capped else {},
             "argv": list(sys.argv if argv is None else argv),
         }
         write_json(

@@ -9,8 +9,8 @@ set on the underlying socket right after the handshake, so the client adds no Na
 (``AsyncKernelManager``) and yields its ``AsyncKernelClient``: the same requests over ZMQ with no
 server in between. That is the floor a websocket bridge can be compared with.
 
-The framing codecs are re-implemented here (a few lines) on purpose: a benchmark of nbserver
-should not decode nbserver's frames with nbserver's own codec.
+The framing is the benchmark's own (:mod:`benchmarks.framing`, a few lines) on purpose: a
+benchmark of nbserver should not decode nbserver's frames with nbserver's own codec.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import struct
 import tempfile
 import time
 import uuid
@@ -32,6 +31,7 @@ from typing import Any
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from .framing import V1_PROTOCOL, legacy_decode, v1_decode, v1_encode
 from .targets import RunningTarget
 
 __all__ = [
@@ -46,40 +46,8 @@ __all__ = [
     "received_lines",
 ]
 
-V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 KERNEL_NAME = "python3"
 IDLE_GRACE_S = 10.0
-
-
-def v1_encode(channel: str, parts: list[bytes]) -> bytes:
-    """One v1 frame: ``uint64 LE n``, ``n`` offsets, channel, then the parts (n = parts + 2)."""
-    name = channel.encode()
-    count = len(parts) + 2
-    offsets = [8 * (count + 1), 8 * (count + 1) + len(name)]
-    for part in parts:
-        offsets.append(offsets[-1] + len(part))
-    return b"".join([struct.pack(f"<{count + 1}Q", count, *offsets), name, *parts])
-
-
-def v1_decode(frame: bytes) -> tuple[str, list[bytes]]:
-    (count,) = struct.unpack_from("<Q", frame, 0)
-    offsets = struct.unpack_from(f"<{count}Q", frame, 8)
-    if count < 6 or offsets[-1] != len(frame):
-        raise ValueError(f"malformed v1 frame ({len(frame)} bytes, {count} offsets)")
-    channel = frame[offsets[0] : offsets[1]].decode()
-    return channel, [frame[offsets[i] : offsets[i + 1]] for i in range(1, count - 1)]
-
-
-def legacy_decode(frame: str | bytes) -> dict[str, Any]:
-    """The message dict of a legacy text frame, or of a binary frame (buffers dropped)."""
-    if isinstance(frame, bytes):
-        (count,) = struct.unpack_from(">I", frame, 0)
-        offsets = [*struct.unpack_from(f">{count}I", frame, 4), len(frame)]
-        frame = frame[offsets[0] : offsets[1]]
-    msg = json.loads(frame)
-    if not isinstance(msg, dict):
-        raise ValueError("legacy frame is not a JSON object")
-    return msg
 
 
 class Message:
@@ -225,7 +193,7 @@ class KernelSocket:
                 raise ValueError("a text frame on a v1 websocket")
             channel, parts = v1_decode(raw)
             return Message(channel, parts=parts)
-        msg = legacy_decode(raw)
+        msg, _ = legacy_decode(raw)
         return Message(str(msg.get("channel")), msg=msg)
 
     async def request(self, msg_type: str, content: dict[str, Any], timeout: float = 60.0) -> Message:
@@ -310,8 +278,9 @@ def _execute_content(code: str) -> dict[str, Any]:
 async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[Any]:
     """Start a kernel in this process with ``AsyncKernelManager``; yield a ready client.
 
-    The kernel runs in a temporary directory with its connection file there; it is shut down
-    (and the channels stopped) on exit, also after errors.
+    The kernel runs in a temporary directory with its connection file there; on exit, also
+    after errors, the channels are stopped and the kernel is killed at once (``now=True``: its
+    shutdown is not measured, and a graceful one costs about a second).
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -326,7 +295,7 @@ async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[Any]:
             yield kc
         finally:
             kc.stop_channels()
-            await km.shutdown_kernel()
+            await km.shutdown_kernel(now=True)
 
 
 async def _until(get: Callable[..., Any], match: Callable[[dict[str, Any]], bool], timeout: float) -> Any:

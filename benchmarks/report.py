@@ -5,8 +5,8 @@ Each run (one workload x one repetition x one target, on a fresh server process)
 median / min / max, and computes for every peer the ratio against the reference target
 (nbserver) oriented so that **> 1 means nbserver is better**:
 
-* lower-is-better measurements (ms, µs, MiB): ``peer / nbserver``;
-* higher-is-better measurements (req/s): ``nbserver / peer``.
+* lower-is-better measurements (ms, µs, s, MiB, KiB): ``peer / nbserver``;
+* higher-is-better measurements (req/s, op/s, msg/s, count): ``nbserver / peer``.
 
 Ratios are computed from the medians only; with a noisy machine, read anything within about
 ±10 % of 1.0 as "no difference" unless the min-max ranges do not overlap.
@@ -19,11 +19,12 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .targets import TargetSpec
 from .workloads import higher_is_better, unit_of
 
 __all__ = [
@@ -239,7 +240,9 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info(targets: Mapping[str, TargetSpec]) -> dict[str, Any]:
+    """CPU, cores, platform, Python, and the versions of tornado and of every target (asked of
+    the target's own interpreter when it runs in another one: ``interpreters``)."""
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -252,7 +255,9 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "executable": sys.executable,
-        "packages": {d: _version(d) for d in ("tornado", "nbserver", "jupyter_server")},
+        "packages": {"tornado": _version("tornado")}
+        | {spec.distribution: spec.version() for spec in targets.values()},
+        "interpreters": {name: spec.python for name, spec in targets.items() if not spec.in_process},
     }
 
 
@@ -261,10 +266,13 @@ def machine_line(info: dict[str, Any]) -> str:
     if info["usable_cores"] != info["cores"]:
         cores += f" ({info['usable_cores']} usable)"
     pkgs = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
-    return (
+    line = (
         f"{info['cpu']}, {cores}, {info['platform']}, "
         f"{info['python_implementation']} {info['python']}, {pkgs}"
     )
+    for name, python in info["interpreters"].items():
+        line += f"; {name} runs in {python}"
+    return line
 
 
 # --------------------------------------------------------------------------------------------

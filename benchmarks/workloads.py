@@ -4,10 +4,14 @@ A workload is a function ``fn(target, cfg) -> dict[str, float | NotApplicable]``
 started :class:`~benchmarks.targets.RunningTarget` and the :class:`RunConfig` (quick or full
 sizes). By default one fresh server process per repetition and target is shared by the selected
 workloads, run in registry order (``--isolate``: one process per workload), so a workload must
-leave the server as it found it (shut down the kernels it started, delete the files it made). It returns named
-measurements; raising any exception marks that run FAILED with the exception text as the reason.
-A measurement that the target cannot provide (an endpoint it does not implement yet) is reported
-as :class:`NotApplicable` rather than failing the whole workload.
+leave the server as it found it (shut down the kernels it started, delete the files it made).
+It returns named measurements; raising any exception marks that run FAILED with the exception
+text as the reason. A measurement that the target cannot provide (an endpoint it does not
+implement yet) is reported as :class:`NotApplicable` rather than failing the whole workload.
+
+A *local* workload (:func:`register_local`: the codec micro-benchmarks) starts no server. It
+gets the target's :class:`~benchmarks.targets.TargetSpec` instead, runs after the server
+workloads of each repetition, and measures that target's code in a process of its own.
 
 Measurement names end in their unit, which also tells the report which direction is better:
 
@@ -35,9 +39,10 @@ Register a new workload with :func:`register`::
 ``setup(root_dir, cfg)``, if given, creates the workload's fixtures in the target's root
 directory *before* the server process starts (the same files for every target).
 
-The built-in workloads live here (``startup``, ``status``) and in ``workloads_contents``
-(``listing``, ``notebook``, ``fileops``) and ``workloads_kernels`` (``kernel_start``,
-``ws_rtt``, ``flood``, ``sessions10``); importing this module registers all of them.
+The built-in workloads live here (``startup``, ``status``), in ``workloads_contents``
+(``listing``, ``notebook``, ``fileops``), ``workloads_kernels`` (``kernel_start``, ``ws_rtt``,
+``flood``, ``sessions10``) and ``workloads_codecs`` (``codecs``); importing this module
+registers all of them.
 """
 
 from __future__ import annotations
@@ -53,19 +58,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .targets import RunningTarget
+from .targets import RunningTarget, TargetSpec
 
 __all__ = [
     "WORKLOADS",
+    "LocalFunc",
     "Measurements",
     "NotApplicable",
     "RunConfig",
+    "ServerFunc",
     "Setup",
     "Workload",
     "call",
     "call_json",
     "higher_is_better",
     "register",
+    "register_local",
     "unit_of",
 ]
 
@@ -82,7 +90,8 @@ Measurements = dict[str, "float | NotApplicable"]
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Sizes of the workloads; :meth:`for_mode` ``(quick=True)`` keeps a whole run under a minute.
+    """Sizes of the workloads: the issue's sizes by default, small ones from
+    :meth:`for_mode` ``(quick=True)`` (the whole quick suite in under a minute on 2 cores).
 
     Heavier endpoints (``/api/kernelspecs``) run ``heavy_scale`` times the request counts.
     """
@@ -94,18 +103,27 @@ class RunConfig:
     throughput_requests: int = 10000
     startup_load_requests: int = 5000  # the burst between the two RSS readings of `startup`
     heavy_scale: float = 0.5
+    # settling before each workload (RunningTarget.wait_idle): quiet windows of this length
+    settle_window_s: float = 0.2
+    settle_quiet: int = 3
+    settle_timeout_s: float = 15.0
     # workloads_contents
     listing_files: int = 10_000  # files in the directory of `listing`
     listing_requests: int = 20
-    notebook_cells: int = 2000  # code cells of the ~10 MB notebook of `notebook`
+    notebook_cells: int = 2000  # code cells of the ~10 MB notebook of `notebook` (~5 KB each)
     notebook_requests: int = 10  # GETs and PUTs each
     fileops_clients: int = 8
     fileops_rounds: int = 25  # create + save + rename + delete per client and round
     # workloads_kernels
     kernel_start_repeats: int = 5
     ws_rtt_requests: int = 500
+    ws_rtt_warmup: int = 20  # untimed round trips on each of the two kernels first
     flood_lines: int = 20_000
     sessions_concurrency: int = 10
+    # workloads_codecs: each operation is timed in `codec_batches` batches of at least
+    # `codec_batch_s` seconds; the fastest batch counts
+    codec_batch_s: float = 0.05
+    codec_batches: int = 5
 
     @classmethod
     def for_mode(cls, quick: bool) -> RunConfig:
@@ -113,28 +131,46 @@ class RunConfig:
             return cls(
                 quick=True,
                 warmup=20,
-                seq_requests=200,
-                throughput_requests=600,
-                startup_load_requests=300,
-                listing_requests=5,
-                notebook_requests=3,
-                fileops_rounds=10,
-                kernel_start_repeats=2,
-                ws_rtt_requests=200,
+                seq_requests=100,
+                throughput_requests=400,
+                startup_load_requests=200,
+                settle_window_s=0.1,
+                settle_quiet=1,
+                settle_timeout_s=5.0,
+                listing_files=1000,
+                listing_requests=2,
+                notebook_cells=200,  # ~1 MB
+                notebook_requests=2,
+                fileops_rounds=3,
+                kernel_start_repeats=1,
+                ws_rtt_requests=100,
+                ws_rtt_warmup=5,
+                flood_lines=2000,
+                sessions_concurrency=3,
+                codec_batch_s=0.01,
+                codec_batches=3,
             )
         return cls()
 
 
 Setup = Callable[[Path, RunConfig], None]  # (root_dir, cfg): fixtures made before start-up
+ServerFunc = Callable[[RunningTarget, RunConfig], Measurements]  # runs against a started server
+LocalFunc = Callable[[TargetSpec, RunConfig], Measurements]  # runs without a server
 
 
 @dataclass(frozen=True)
 class Workload:
+    """A registered workload: exactly one of ``func`` (server) and ``local`` is set."""
+
     name: str
     description: str
-    func: Callable[[RunningTarget, RunConfig], Measurements]
+    func: ServerFunc | None = None
     setup: Setup | None = None
-    quick_repeat: int | None = None  # --quick (without --repeat): run in this many repetitions only
+    local: LocalFunc | None = None
+
+    @property
+    def needs_server(self) -> bool:
+        return self.local is None
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -167,22 +203,31 @@ def higher_is_better(name: str) -> bool:
     return _UNITS[_suffix(name)][1]
 
 
-def register(
-    name: str, description: str, setup: Setup | None = None, quick_repeat: int | None = None
-) -> Callable[[Callable[[RunningTarget, RunConfig], Measurements]], Callable[..., Measurements]]:
-    """Decorator adding a workload to :data:`WORKLOADS` (run in registration order).
+def _add(workload: Workload) -> None:
+    if workload.name in WORKLOADS:
+        raise ValueError(f"workload {workload.name!r} registered twice")
+    WORKLOADS[workload.name] = workload
+
+
+def register(name: str, description: str, setup: Setup | None = None) -> Callable[[ServerFunc], ServerFunc]:
+    """Decorator adding a server workload to :data:`WORKLOADS` (run in registration order).
 
     ``setup(root_dir, cfg)`` runs before the server starts, in the fresh root directory.
-    ``quick_repeat``: with ``--quick`` (and no explicit ``--repeat``) the workload runs only in
-    the first ``quick_repeat`` repetitions, to keep the quick suite short.
     """
 
-    def deco(
-        func: Callable[[RunningTarget, RunConfig], Measurements],
-    ) -> Callable[[RunningTarget, RunConfig], Measurements]:
-        if name in WORKLOADS:
-            raise ValueError(f"workload {name!r} registered twice")
-        WORKLOADS[name] = Workload(name, description, func, setup, quick_repeat)
+    def deco(func: ServerFunc) -> ServerFunc:
+        _add(Workload(name, description, func=func, setup=setup))
+        return func
+
+    return deco
+
+
+def register_local(name: str, description: str) -> Callable[[LocalFunc], LocalFunc]:
+    """Decorator adding a workload that starts no server: ``fn(spec, cfg)``, once per target
+    and repetition, interleaved like the others."""
+
+    def deco(func: LocalFunc) -> LocalFunc:
+        _add(Workload(name, description, local=func))
         return func
 
     return deco
@@ -351,7 +396,8 @@ def startup(target: RunningTarget, cfg: RunConfig) -> Measurements:
     throughput(target, "/api/status", cfg.startup_load_requests, cfg.concurrency)
     target.check_alive()
     rss_load = target.rss_mb()
-    target.wait_idle()  # background work after start-up (e.g. a deferred import) has finished
+    # background work after start-up (e.g. a deferred import) has finished
+    target.wait_idle(cfg.settle_window_s, cfg.settle_quiet, timeout=cfg.settle_timeout_s)
     return {
         "startup_ms": target.startup_s * 1000.0,
         "rss_after_start_mb": rss_start,
@@ -379,3 +425,6 @@ def status(target: RunningTarget, cfg: RunConfig) -> Measurements:
 
 # Registers the workloads of the other modules, after these (registry order = run order).
 from . import workloads_contents, workloads_kernels  # noqa: E402, F401
+
+# isort: split
+from . import workloads_codecs  # noqa: E402, F401  (workload 10 of the issue: last)

@@ -2,8 +2,12 @@
 
 The fixtures (a directory of small files, a ~10 MB notebook, one directory per client) are
 written into the target's root directory by each workload's ``setup`` *before* the server
-starts, so both targets serve identical trees that no server has cached. Everything else goes
+starts, so all targets serve identical trees that no server has cached. Everything else goes
 over HTTP only. The notebook is generated once per benchmark process, deterministically.
+
+Request bodies that create or save a file (POST, PUT) also carry the file's ``path``: the URL
+is enough for jupyter_server and nbserver (they ignore the key there, as JupyterLab sends it in
+its own ``newUntitled`` requests), while jupyverse requires it.
 """
 
 from __future__ import annotations
@@ -14,13 +18,12 @@ import importlib
 import json
 import random
 import statistics
-import struct
 import threading
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
+from .fixtures import random_png
 from .targets import RunningTarget
 from .workloads import Measurements, RunConfig, call, call_json, register
 
@@ -50,9 +53,8 @@ def _listing_setup(root: Path, cfg: RunConfig) -> None:
 
 @register(
     "listing",
-    "GET /api/contents/<dir> (content=1) of a directory of 10,000 small files",
+    "GET /api/contents/<dir> (content=1) of a directory of 10,000 small files (quick: 1,000)",
     setup=_listing_setup,
-    quick_repeat=1,
 )
 def listing(target: RunningTarget, cfg: RunConfig) -> Measurements:
     path = f"/api/contents/{LISTING_DIR}?type=directory&content=1"
@@ -83,23 +85,6 @@ def listing(target: RunningTarget, cfg: RunConfig) -> Measurements:
 # notebook
 
 
-def _png(rng: random.Random, width: int = 32, height: int = 32) -> bytes:
-    """A valid RGB PNG of random pixels (incompressible: about 3.1 KB for 32 x 32)."""
-    raw = b"".join(b"\x00" + rng.randbytes(width * 3) for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
-
-
 @functools.lru_cache(maxsize=2)
 def make_notebook(cells: int) -> bytes:
     """An nbformat 4.5 notebook of ``cells`` code cells (ids ``cell-NNNN``), each with a stream
@@ -113,7 +98,7 @@ def make_notebook(cells: int) -> bytes:
     for i in range(cells):
         source = f"# cell {i}\nx_{i} = sum(range({i}))\nprint(x_{i})\ndisplay(Image(data=png_{i}))"
         cell = v4.new_code_cell(source, id=f"cell-{i:04d}", execution_count=i + 1)
-        image = base64.b64encode(_png(rng)).decode("ascii")
+        image = base64.b64encode(random_png(rng)).decode("ascii")
         cell.outputs = [
             v4.new_output("stream", name="stdout", text=f"{i * (i - 1) // 2}\n"),
             v4.new_output(
@@ -135,9 +120,9 @@ def _notebook_setup(root: Path, cfg: RunConfig) -> None:
 
 @register(
     "notebook",
-    "GET and PUT (type=notebook) of a ~10 MB notebook of 2,000 cells with outputs and PNGs",
+    "GET and PUT (type=notebook) of a ~10 MB notebook of 2,000 cells with outputs and PNGs "
+    "(quick: ~1 MB, 200 cells)",
     setup=_notebook_setup,
-    quick_repeat=1,
 )
 def notebook(target: RunningTarget, cfg: RunConfig) -> Measurements:
     get_path = f"/api/contents/{NOTEBOOK}?type=notebook&content=1"
@@ -159,9 +144,13 @@ def notebook(target: RunningTarget, cfg: RunConfig) -> Measurements:
             get_ms.append(ms)
         cpu1 = target.cpu_seconds()
         content = json.loads(body)["content"]
+        if isinstance(content, str):  # jupyverse: the notebook as a JSON string, whatever `format`
+            content = json.loads(content)
         if len(content["cells"]) != cfg.notebook_cells:
             raise RuntimeError(f"notebook has {len(content['cells'])} cells, expected {cfg.notebook_cells}")
-        model = json.dumps({"type": "notebook", "format": "json", "content": content}).encode()
+        model = json.dumps(
+            {"type": "notebook", "format": "json", "path": NOTEBOOK, "content": content}
+        ).encode()
         for _ in range(n):
             ms, (status, reply) = _timed(call, conn, target, "PUT", put_path, model)
             if status != 200:
@@ -197,9 +186,8 @@ def _fileops_round(
 ) -> None:
     """POST an untitled file into the client's directory, PUT text, PATCH-rename, DELETE."""
     folder = f"{FILEOPS_DIR}/c{client}"
-    ms, model = _timed(
-        call_json, conn, target, "POST", f"/api/contents/{folder}", {"type": "file", "ext": ".txt"}, (201,)
-    )
+    body = {"type": "file", "ext": ".txt", "path": folder}
+    ms, model = _timed(call_json, conn, target, "POST", f"/api/contents/{folder}", body, (201,))
     lat["create"].append(ms)
     path = model["path"]
     text = f"client {client} round {rnd}\n" * 20
@@ -209,7 +197,7 @@ def _fileops_round(
         target,
         "PUT",
         f"/api/contents/{path}",
-        {"type": "file", "format": "text", "content": text},
+        {"type": "file", "format": "text", "path": path, "content": text},
         (200, 201),
     )
     lat["save"].append(ms)

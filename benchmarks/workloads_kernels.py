@@ -5,10 +5,12 @@ subprotocol when the server selects it, ``TCP_NODELAY`` on the client socket). `
 ``flood`` also measure the *floor*: the same requests made straight over ZMQ with jupyter_client
 to a kernel the benchmark starts itself (no server in between), in the same run. ``ws_rtt``
 alternates blocks of round trips between the two kernels; ``flood`` runs the floor after the
-target's own kernel has been deleted.
+target's own kernel has been deleted. The two kernels are started side by side (not timed).
 
 Every kernel a workload starts is deleted again (``DELETE /api/kernels/<id>``), also after an
-error, so the next workload sees an idle server.
+error, so the next workload sees an idle server. A target without ``POST /api/kernels``
+(jupyverse) gets its kernels from ``POST /api/sessions`` instead, one session per kernel; its
+``DELETE /api/kernels/<id>`` removes the session too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from .kernelclient import (
     KERNEL_NAME,
@@ -37,18 +41,24 @@ from .workloads import Measurements, NotApplicable, RunConfig, call, call_json, 
 
 __all__: list[str] = []
 
-RTT_WARMUP = 20
 RTT_BLOCK = 25  # ws_rtt alternates target and floor round trips in blocks of this many
 KERNEL_TIMEOUT_S = 120.0
 
 
 def start_kernel(target: RunningTarget) -> str:
+    """Start a ``python3`` kernel; its id. ``POST /api/kernels``, or for a target with
+    ``kernels_via_sessions`` ``POST /api/sessions`` on a fresh notebook path."""
     conn = target.connection(timeout=KERNEL_TIMEOUT_S)
     try:
-        model = call_json(conn, target, "POST", "/api/kernels", {"name": KERNEL_NAME}, (200, 201))
+        if not target.spec.kernels_via_sessions:
+            model = call_json(conn, target, "POST", "/api/kernels", {"name": KERNEL_NAME}, (200, 201))
+            return str(model["id"])
+        path = f"kernel-{uuid.uuid4().hex[:12]}.ipynb"
+        body = {"path": path, "name": path, "type": "notebook", "kernel": {"name": KERNEL_NAME}}
+        model = call_json(conn, target, "POST", "/api/sessions", body, (201,))
+        return str(model["kernel"]["id"])
     finally:
         conn.close()
-    return str(model["id"])
 
 
 def delete_kernel(target: RunningTarget, kernel_id: str) -> None:
@@ -61,8 +71,9 @@ def delete_kernel(target: RunningTarget, kernel_id: str) -> None:
 
 @contextlib.asynccontextmanager
 async def kernel_socket(target: RunningTarget) -> AsyncIterator[KernelSocket]:
-    """POST a kernel, open its websocket, wait for a kernel_info_reply; always DELETE it after."""
-    kernel_id = start_kernel(target)
+    """POST a kernel, open its websocket, wait for a kernel_info_reply; always DELETE it after.
+    The blocking HTTP calls run in a thread, so a floor kernel can start meanwhile."""
+    kernel_id = await asyncio.to_thread(start_kernel, target)
     try:
         ws = await KernelSocket.open(target, kernel_id)
         try:
@@ -71,7 +82,27 @@ async def kernel_socket(target: RunningTarget) -> AsyncIterator[KernelSocket]:
         finally:
             ws.close()
     finally:
-        delete_kernel(target, kernel_id)
+        await asyncio.to_thread(delete_kernel, target, kernel_id)
+
+
+async def start_side_by_side(
+    floor_stack: contextlib.AsyncExitStack[bool | None],
+    target_stack: contextlib.AsyncExitStack[bool | None],
+    target: RunningTarget,
+) -> tuple[Any, KernelSocket]:
+    """Start the floor kernel and a target kernel at the same time (set-up, not timed); each is
+    stopped when its stack closes, also if the other failed to start."""
+    started = await asyncio.gather(
+        floor_stack.enter_async_context(direct_kernel()),
+        target_stack.enter_async_context(kernel_socket(target)),
+        return_exceptions=True,
+    )
+    for outcome in started:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    kc, ws = started
+    assert isinstance(ws, KernelSocket)
+    return kc, ws
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,8 +111,7 @@ async def kernel_socket(target: RunningTarget) -> AsyncIterator[KernelSocket]:
 
 @register(
     "kernel_start",
-    "POST /api/kernels -> websocket open -> first kernel_info_reply; then DELETE",
-    quick_repeat=1,
+    "POST /api/kernels -> websocket open -> first kernel_info_reply; then DELETE (full: 5x, quick: 1x)",
 )
 def kernel_start(target: RunningTarget, cfg: RunConfig) -> Measurements:
     post_ms: list[float] = []
@@ -126,8 +156,8 @@ def kernel_start(target: RunningTarget, cfg: RunConfig) -> Measurements:
 
 @register(
     "ws_rtt",
-    "sequential kernel_info round trips on one websocket, and the same straight over ZMQ (floor)",
-    quick_repeat=1,
+    "500 sequential kernel_info round trips on one websocket (quick: 100), and the same straight "
+    "over ZMQ (floor)",
 )
 def ws_rtt(target: RunningTarget, cfg: RunConfig) -> Measurements:
     n = cfg.ws_rtt_requests
@@ -137,9 +167,10 @@ def ws_rtt(target: RunningTarget, cfg: RunConfig) -> Measurements:
         # the target see the same machine (a single 2-core VM drifts by a millisecond or more).
         samples: list[float] = []
         floor: list[float] = []
-        async with direct_kernel() as kc, kernel_socket(target) as ws:
-            await ws.rtt(RTT_WARMUP)
-            await direct_rtt(kc, RTT_WARMUP)
+        async with contextlib.AsyncExitStack() as stack:
+            kc, ws = await start_side_by_side(stack, stack, target)
+            await ws.rtt(cfg.ws_rtt_warmup)
+            await direct_rtt(kc, cfg.ws_rtt_warmup)
             for start in range(0, n, RTT_BLOCK):
                 count = min(RTT_BLOCK, n - start)
                 samples += await ws.rtt(count)
@@ -166,17 +197,19 @@ def _flood_code(lines: int) -> str:
 
 @register(
     "flood",
-    "a cell printing 20,000 lines with flush: time to idle, msg/s, lines received; ZMQ floor",
-    quick_repeat=1,
+    "a cell printing 20,000 lines with flush (quick: 2,000): time to idle, msg/s, lines received; ZMQ floor",
 )
 def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
     code = _flood_code(cfg.flood_lines)
 
     async def measure() -> tuple[FloodResult, FloodResult]:
-        async with kernel_socket(target) as ws:
-            await ws.flood("pass")  # warm-up: first execute of the kernel
-            result = await ws.flood(code)
-        async with direct_kernel() as kc:
+        # Both kernels start together; the floor kernel then waits, idle, until the target's
+        # kernel has run its flood and has been deleted.
+        async with contextlib.AsyncExitStack() as floor_stack:
+            async with contextlib.AsyncExitStack() as target_stack:
+                kc, ws = await start_side_by_side(floor_stack, target_stack, target)
+                await ws.flood("pass")  # warm-up: first execute of the kernel
+                result = await ws.flood(code)
             await direct_flood(kc, "pass")
             floor = await direct_flood(kc, code)
         return result, floor
@@ -215,8 +248,8 @@ def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
 
 @register(
     "sessions10",
-    "10 concurrent POST /api/sessions (each starts a kernel) until all answer kernel_info; DELETE",
-    quick_repeat=1,
+    "10 concurrent POST /api/sessions (quick: 3), each starting a kernel, until all answer "
+    "kernel_info; DELETE",
 )
 def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     n = cfg.sessions_concurrency
@@ -224,6 +257,7 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
         f"sessions_c{n}_wall_s",
         f"sessions_c{n}_post_median_s",
         f"sessions_c{n}_ready_s",
+        f"sessions_c{n}_rss_mb",
         f"sessions_c{n}_delete_wall_s",
     ]
     code, _ = target.get("/api/sessions")
@@ -290,11 +324,12 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    ready_s = math.nan
+    ready_s = rss = math.nan
     if not errors:
         try:
             asyncio.run(all_ready())
             ready_s = time.perf_counter() - t0
+            rss = target.tree_rss_mb()
         except Exception as exc:  # still delete what was created
             errors.append(exc)
     t1 = time.perf_counter()
@@ -306,4 +341,27 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     delete_wall = time.perf_counter() - t1
     if errors:
         raise RuntimeError(f"{len(errors)} session requests failed; first: {errors[0]!r}")
-    return dict(zip(names, [wall, statistics.median(post_s), ready_s, delete_wall], strict=True))
+    _check_no_kernel_left(target)
+    values = [wall, statistics.median(post_s), ready_s, rss, delete_wall]
+    return dict(zip(names, values, strict=True))
+
+
+def _check_no_kernel_left(target: RunningTarget, grace_s: float = 10.0) -> None:
+    """Raise unless, within ``grace_s``, ``GET /api/kernels`` is empty and no kernel process
+    (a descendant of the server running ipykernel) is left."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        conn = target.connection()
+        try:
+            listed = call_json(conn, target, "GET", "/api/kernels")
+        finally:
+            conn.close()
+        procs = [cmd for cmd in target.descendants().values() if "ipykernel" in cmd]
+        if not listed and not procs:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"after deleting the sessions, {len(listed)} kernels are listed and {len(procs)} "
+                f"kernel processes are left (after {grace_s:.0f} s)"
+            )
+        time.sleep(0.1)
