@@ -57,5 +57,6 @@ class ServerContext:
     activity: Activity = field(default_factory=Activity)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("nbserver.app"))
     request_shutdown: Callable[[], None] | None = None
-    #: the managers this server mounted, by service name; each may have ``async shutdown()``
+    #: the managers this server mounted, by service name, in registration order; each may have
+    #: ``async startup()`` (run before serving) and ``async shutdown()`` (run in this order)
     services: dict[str, Any] = field(default_factory=dict)
