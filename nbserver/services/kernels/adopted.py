@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...protocol import ProtocolError
 from ...protocol.wire import Signer, split
-from .channels import ChannelsClosed, KernelChannels
+from .channels import ChannelsClosed, KernelChannels, endpoint
 from .records import KernelRecord
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ __all__ = [
     "POLL_INTERVAL",
     "SHUTDOWN_WAIT",
     "AdoptedKernel",
-    "endpoint",
     "ipc_files",
     "kernel_pid",
     "pid_alive",
@@ -105,15 +104,6 @@ def _signal(pid: int, signum: int) -> None:
             os.killpg(pid, signum)
         else:
             os.kill(pid, signum)
-
-
-def endpoint(info: dict[str, Any], channel: str) -> str:
-    """The ZMQ address of ``channel`` (``shell``, ``control``...) in connection info ``info``."""
-    port = info[f"{channel}_port"]
-    if info.get("transport", "tcp") == "ipc":
-        return f"ipc://{info['ip']}-{port}"
-    ip = info["ip"]
-    return f"tcp://{'[' + ip + ']' if ':' in ip else ip}:{port}"
 
 
 def ipc_files(info: dict[str, Any]) -> list[str]:

@@ -44,7 +44,15 @@ from ...protocol.wire import Signer, split
 if TYPE_CHECKING:  # zmq is imported when the first kernel starts, not at server start-up
     import zmq.asyncio
 
-__all__ = ["CHANNELS", "ChannelsClosed", "ChannelsState", "Client", "KernelChannels", "ReplayBuffer"]
+__all__ = [
+    "CHANNELS",
+    "ChannelsClosed",
+    "ChannelsState",
+    "Client",
+    "KernelChannels",
+    "ReplayBuffer",
+    "endpoint",
+]
 
 log = logging.getLogger("nbserver.kernel")
 
@@ -126,7 +134,8 @@ class ReplayBuffer:
         return len(self._items)
 
 
-def _url(info: dict[str, Any], channel: str) -> str:
+def endpoint(info: dict[str, Any], channel: str) -> str:
+    """The ZMQ address of ``channel`` (``shell``, ``iopub``...) in connection info ``info``."""
     port = info[f"{channel}_port"]
     if info.get("transport", "tcp") == "ipc":
         return f"ipc://{info['ip']}-{port}"
@@ -202,7 +211,7 @@ class KernelChannels:
             else:
                 if channel in ("shell", "stdin"):
                     sock.setsockopt(zmq.IDENTITY, self._identity)
-            sock.connect(_url(self.info, channel))
+            sock.connect(endpoint(self.info, channel))
             self._sockets[channel] = sock
             self._readers.append(asyncio.ensure_future(self._read(channel, sock)))
 
