@@ -68,7 +68,7 @@ def parse_json(raw: bytes) -> Any:
 
 def encode_json(model: Any) -> bytes:
     """A response body: compact JSON, UTF-8."""
-    return json.dumps(model, separators=(",", ":")).encode("utf-8")
+    return json.dumps(model, separators=(",", ":"), check_circular=False).encode("utf-8")  # models are trees
 
 
 class Access(enum.Enum):

@@ -57,7 +57,17 @@ def test_timestamp_is_jupyter_iso8601(seconds: float) -> None:
     assert abs(parsed.timestamp() - seconds) < 1e-5
 
 
-@pytest.mark.parametrize("impossible", [1e300, float("nan"), -1e300])
+@pytest.mark.parametrize(
+    "seconds", [0.9999995, 0.0000005, 0.0000015, 1763776593.9999996, 1763776593.0000005, -0.5, -1.0000005]
+)
+def test_timestamp_rounds_microseconds_as_datetime_does(seconds: float) -> None:
+    """Half-to-even rounding at the microsecond, carries into the next second, negatives:
+    the cached-per-second formatting must spell what ``datetime.fromtimestamp`` spells."""
+    expected = datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+    assert models.timestamp(seconds) == expected
+
+
+@pytest.mark.parametrize("impossible", [1e300, float("nan"), -1e300, float("inf")])
 def test_impossible_timestamp_is_the_epoch(impossible: float) -> None:
     assert models.timestamp(impossible) == "1970-01-01T00:00:00Z"
 
