@@ -10,7 +10,6 @@ modification time, as ``shutil.copy2`` does. Every path is confined to the root 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import stat
@@ -45,15 +44,7 @@ class FileCheckpoints(Checkpoints):
 
     async def _run(self, path: str, fn: Callable[[str], T]) -> T:
         path = paths.normalize(path)
-        loop = asyncio.get_running_loop()
-        try:
-            future = loop.run_in_executor(self._executor, fn, path)
-        except RuntimeError as exc:  # the executor is shut down
-            raise NBServerError("The checkpoints store is shut down", status=503) from exc
-        try:
-            return await future
-        except (OSError, ValueError) as exc:
-            raise fileio.translate(exc, path) from exc
+        return await fileio.run_in(self._executor, path, lambda: fn(path), "checkpoints store")
 
     def _checkpoint_path(self, path: str, *, make_dir: bool = False) -> str:
         """The realpath of ``path``'s checkpoint file (checked to be inside the root)."""

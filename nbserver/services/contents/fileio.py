@@ -14,6 +14,7 @@ them from a worker thread, never from the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import functools
@@ -23,6 +24,9 @@ import os
 import secrets
 import shutil
 import stat
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TypeVar
 
 from ...errors import BadRequest, Forbidden, NBServerError, NotFound
 from . import paths
@@ -374,6 +378,26 @@ def list_directory(root: Root, path: str, real: str, allow_hidden: bool) -> list
                 }
             )
     return children
+
+
+# -- running in a thread ------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+async def run_in(executor: Executor | None, path: str, fn: Callable[[], T], owner: str) -> T:
+    """Run the blocking ``fn`` in ``executor`` (``None``: the loop's default). Foreign errors
+    become NBServerError about API ``path`` (:func:`translate`); a shut-down executor is 503
+    naming ``owner``."""
+    loop = asyncio.get_running_loop()
+    try:
+        future = loop.run_in_executor(executor, fn)
+    except RuntimeError as exc:  # the executor is shut down
+        raise NBServerError(f"The {owner} is shut down", status=503) from exc
+    try:
+        return await future
+    except (OSError, ValueError) as exc:
+        raise translate(exc, path) from exc
 
 
 # -- errors ----------------------------------------------------------------------------------

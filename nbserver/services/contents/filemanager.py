@@ -159,15 +159,9 @@ class FileContentsManager(ContentsManager):
 
     async def _run(self, path: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` in the executor; foreign errors become NBServerError (about API ``path``)."""
-        loop = asyncio.get_running_loop()
-        try:
-            future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-        except RuntimeError as exc:  # the executor is shut down
-            raise NBServerError("The contents manager is shut down", status=503) from exc
-        try:
-            return await future
-        except (OSError, ValueError) as exc:
-            raise fileio.translate(exc, path) from exc
+        return await fileio.run_in(
+            self._executor, path, functools.partial(fn, *args, **kwargs), "contents manager"
+        )
 
     # -- path rules (run in the executor) ----------------------------------------------------
 
