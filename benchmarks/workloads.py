@@ -328,24 +328,45 @@ def throughput(target: RunningTarget, path: str, total: int, clients: int) -> Th
     spent in the timed window (from ``/proc``; resolution one clock tick, usually 10 ms).
     """
     per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
+
+    def work(conn: Any, c: int) -> None:
+        for _ in range(per_client[c]):
+            _checked_get(conn, target, path)
+
+    wall, cpu = run_clients(target, clients, lambda conn, c: _checked_get(conn, target, path), work)
+    return Throughput(total, wall, cpu)
+
+
+def run_clients(
+    target: RunningTarget,
+    clients: int,
+    warmup: Callable[[Any, int], None],
+    work: Callable[[Any, int], None],
+) -> tuple[float, float]:
+    """``clients`` threads, each with its own keep-alive connection: ``warmup(conn, c)`` untimed,
+    then, once all are ready (a barrier), ``work(conn, c)``. Returns the wall seconds and the
+    server's CPU seconds of the timed part (from ``/proc``; one clock tick, usually 10 ms).
+
+    Raises:
+        RuntimeError: some client failed (the first error is named).
+    """
     barrier = threading.Barrier(clients + 1)
     errors: list[BaseException] = []
 
-    def client(count: int) -> None:
+    def client(c: int) -> None:
         conn = target.connection()
         try:
             try:
-                _checked_get(conn, target, path)
+                warmup(conn, c)
             finally:
                 barrier.wait()
-            for _ in range(count):
-                _checked_get(conn, target, path)
+            work(conn, c)
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in per_client]
+    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
     for t in threads:
         t.start()
     barrier.wait()
@@ -354,10 +375,10 @@ def throughput(target: RunningTarget, path: str, total: int, clients: int) -> Th
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    cpu1 = target.cpu_seconds()
+    cpu = target.cpu_seconds() - cpu0
     if errors:
         raise RuntimeError(f"{len(errors)}/{clients} clients failed; first: {errors[0]!r}")
-    return Throughput(total, wall, cpu1 - cpu0)
+    return wall, cpu
 
 
 def _http_suite(

@@ -18,14 +18,13 @@ import importlib
 import json
 import random
 import statistics
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from .fixtures import random_png
 from .targets import RunningTarget
-from .workloads import Measurements, RunConfig, call, call_json, register
+from .workloads import Measurements, RunConfig, call, call_json, register, run_clients
 
 __all__ = ["make_notebook"]
 
@@ -215,36 +214,16 @@ def _fileops_round(
 )
 def fileops(target: RunningTarget, cfg: RunConfig) -> Measurements:
     clients, rounds = cfg.fileops_clients, cfg.fileops_rounds
-    barrier = threading.Barrier(clients + 1)
-    errors: list[BaseException] = []
     latencies: list[dict[str, list[float]]] = [{op: [] for op in _OPS} for _ in range(clients)]
 
-    def client(c: int) -> None:
-        conn = target.connection()
-        try:
-            try:
-                _fileops_round(conn, target, c, -1, {op: [] for op in _OPS})  # warm-up, untimed
-            finally:
-                barrier.wait()
-            for r in range(rounds):
-                _fileops_round(conn, target, c, r, latencies[c])
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-        finally:
-            conn.close()
+    def warmup(conn: Any, c: int) -> None:  # untimed
+        _fileops_round(conn, target, c, -1, {op: [] for op in _OPS})
 
-    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    cpu0 = target.cpu_seconds()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    cpu = target.cpu_seconds() - cpu0
-    if errors:
-        raise RuntimeError(f"{len(errors)}/{clients} clients failed; first: {errors[0]!r}")
+    def work(conn: Any, c: int) -> None:
+        for r in range(rounds):
+            _fileops_round(conn, target, c, r, latencies[c])
+
+    wall, cpu = run_clients(target, clients, warmup, work)
     ops = clients * rounds * len(_OPS)
     leftover = [p.name for p in (target.root_dir / FILEOPS_DIR).rglob("*") if p.is_file()]
     if leftover:
