@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import uuid
 from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
 
 from .errors import ProtocolError
 
-__all__ = ["DELIM", "Signer", "split"]
+__all__ = ["DELIM", "Signer", "new_message", "split"]
 
 DELIM = b"<IDS|MSG>"
 
@@ -65,3 +69,20 @@ def split(frames: Sequence[bytes]) -> tuple[list[bytes], bytes, list[bytes]]:
     if index + 1 >= len(frames) or len(parts) < 4:
         raise ProtocolError("message has fewer than 4 parts after the signature")
     return list(frames[:index]), frames[index + 1], parts
+
+
+def new_message(
+    msg_type: str, content: dict[str, Any], session: str, parent_header: bytes = b"{}"
+) -> tuple[str, list[bytes]]:
+    """A message the server makes itself (a request of its own, a status or notice for clients):
+    ``(msg_id, [header, parent_header, metadata, content])``, protocol version 5.3."""
+    msg_id = uuid.uuid4().hex
+    header = {
+        "msg_id": msg_id,
+        "msg_type": msg_type,
+        "session": session,
+        "username": "nbserver",
+        "date": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "version": "5.3",
+    }
+    return msg_id, [json.dumps(header).encode(), parent_header, b"{}", json.dumps(content).encode()]

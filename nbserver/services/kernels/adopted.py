@@ -35,11 +35,10 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ...protocol import ProtocolError
-from ...protocol.wire import Signer, split
+from ...protocol.wire import Signer, new_message, split
 from .channels import ChannelsClosed, KernelChannels, endpoint
 from .records import KernelRecord
 
@@ -271,16 +270,7 @@ class AdoptedKernel:
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        msg_id = uuid.uuid4().hex
-        header = {
-            "msg_id": msg_id,
-            "msg_type": msg_type,
-            "session": self._session,
-            "username": "nbserver",
-            "date": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-            "version": "5.3",
-        }
-        parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
+        msg_id, parts = new_message(msg_type, content, self._session)
         sock = self._context.socket(zmq.DEALER)
         sock.linger = 0
         try:

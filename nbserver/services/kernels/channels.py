@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ...protocol import ProtocolError
-from ...protocol.wire import Signer, split
+from ...protocol.wire import Signer, new_message, split
 
 if TYPE_CHECKING:  # zmq is imported when the first kernel starts, not at server start-up
     import zmq.asyncio
@@ -332,16 +332,7 @@ class KernelChannels:
         clients). Raises TimeoutError, ChannelsClosed."""
         if self.state is not ChannelsState.OPEN:
             raise ChannelsClosed(f"request: channels are {self.state.value}")
-        msg_id = uuid.uuid4().hex
-        header = {
-            "msg_id": msg_id,
-            "msg_type": msg_type,
-            "session": self._internal_session,
-            "username": "nbserver",
-            "date": _now_iso(),
-            "version": "5.3",
-        }
-        parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
+        msg_id, parts = new_message(msg_type, content, self._internal_session)
         future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
         self._waiters[msg_id] = future
         try:
@@ -409,20 +400,7 @@ class KernelChannels:
     def broadcast_status(self, execution_state: str) -> None:
         """Tell every client the kernel is ``restarting`` or ``dead`` (an iopub status the
         server makes, as jupyter_server does; the kernel cannot send it itself)."""
-        header = {
-            "msg_id": uuid.uuid4().hex,
-            "msg_type": "status",
-            "session": self._internal_session,
-            "username": "nbserver",
-            "date": _now_iso(),
-            "version": "5.3",
-        }
-        parts = [
-            json.dumps(header).encode(),
-            b"{}",
-            b"{}",
-            json.dumps({"execution_state": execution_state}).encode(),
-        ]
+        _, parts = new_message("status", {"execution_state": execution_state}, self._internal_session)
         for client in list(self.clients.values()):
             client.deliver("iopub", parts)
         for buffer in self.buffers.values():
@@ -436,9 +414,3 @@ def _field(part: bytes, key: str) -> Any:
     except ValueError:
         return None
     return value.get(key) if isinstance(value, dict) else None
-
-
-def _now_iso() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")

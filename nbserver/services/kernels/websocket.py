@@ -32,6 +32,7 @@ from tornado.websocket import WebSocketClosedError
 
 from ...context import ServerContext
 from ...protocol import ProtocolError, legacy, v1
+from ...protocol.wire import new_message
 from ...web import Access
 from ...websocket import AuthenticatedWebSocket
 from .channels import ChannelsClosed
@@ -81,20 +82,7 @@ class RateLimit:
 
 
 def _notice(text: str, parent_header: bytes = b"{}") -> list[bytes]:
-    header = {
-        "msg_id": uuid.uuid4().hex,
-        "msg_type": "stream",
-        "session": "nbserver",
-        "username": "nbserver",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "version": "5.3",
-    }
-    return [
-        json.dumps(header).encode(),
-        parent_header,
-        b"{}",
-        json.dumps({"name": "stderr", "text": text}).encode(),
-    ]
+    return new_message("stream", {"name": "stderr", "text": text}, "nbserver", parent_header)[1]
 
 
 class KernelWebSocket(AuthenticatedWebSocket):
