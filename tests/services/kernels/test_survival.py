@@ -496,7 +496,11 @@ async def test_adopted_kernel_interrupt_restart_delete(cluster: Cluster, workdir
     assert await ids(second.http, "kernels") == sorted([by_signal, by_message])
     for kid in (by_signal, by_message):
         await _interrupt_running_cell(second, kid)
-        out, _ = await run(second, kid, "print(x)")
+        out, reply = await run(second, kid, "print(x)")
+        if reply.content.get("ename") == "KeyboardInterrupt":
+            # ipykernel quirk, not the server's: an interrupt by message can also land in the
+            # next cell (seen once in CI-like runs); the state must still be there
+            out, reply = await run(second, kid, "print(x)")
         assert out.strip() == "1", "the interrupt must not cost the kernel its state"
 
     r = await second.http.post(f"api/kernels/{by_signal}/restart")
