@@ -317,7 +317,9 @@ class KernelManager:
                 state = None
             if isinstance(state, str) and kernel.execution_state not in ("restarting", "dead"):
                 kernel.execution_state = state
-        if msg_type not in _UNTRACKED or kernel.execution_state == "busy":
+        # Status messages are not activity themselves: the server's own kernel_info probes
+        # (readiness, re-attaching) make the kernel busy and idle without anyone using it.
+        if msg_type != "status" and (msg_type not in _UNTRACKED or kernel.execution_state == "busy"):
             kernel.last_activity = _now()
             if self.activity is not None:
                 self.activity.touch()
