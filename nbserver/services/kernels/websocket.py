@@ -216,9 +216,12 @@ class KernelWebSocket(AuthenticatedWebSocket):
             self.kernel.dropped_messages += 1
             if not self._dropping:
                 self._dropping = True
+                if parts[1] != self._drop_parent:
+                    log.warning("Session %s cannot keep up; dropping messages for it", self.session_id)
                 self._drop_parent = parts[1]
-                log.warning("Session %s cannot keep up; dropping messages for it", self.session_id)
             return
+        if self._dropping and channel == "iopub":
+            self._end_dropping()  # the notice goes before the status that may end the cell
         self._write(channel, parts)
 
     @staticmethod
@@ -282,12 +285,18 @@ class KernelWebSocket(AuthenticatedWebSocket):
         if not done.cancelled() and done.exception() is not None:
             return  # the connection closed; on_close detaches
         if self._dropping and self._pending < self.ctx.config.client_buffer_bytes // 2:
-            self._dropping = False
-            if self._drop_parent == self._noticed_parent:
-                return  # one notice per cell; the kernel model keeps counting
-            self._noticed_parent = self._drop_parent
-            text = (
-                "nbserver: output was dropped because this client could not keep up; "
-                f"{self._dropped} messages so far (raise client_buffer_bytes to keep more).\n"
-            )
-            self._write("iopub", _notice(text, self._drop_parent))
+            self._end_dropping()
+
+    def _end_dropping(self) -> None:
+        """Output flows again (the next iopub message is written, or the client caught up): tell
+        the client once per cell, in the cell's output. The notice must come before the cell's
+        closing ``idle`` status, after which pages stop routing output to the cell."""
+        self._dropping = False
+        if self._drop_parent == self._noticed_parent:
+            return  # one notice per cell; the kernel model keeps counting
+        self._noticed_parent = self._drop_parent
+        text = (
+            "nbserver: output was dropped because this client could not keep up; "
+            f"{self._dropped} messages so far (raise client_buffer_bytes to keep more).\n"
+        )
+        self._write("iopub", _notice(text, self._drop_parent))
