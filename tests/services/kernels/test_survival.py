@@ -397,10 +397,12 @@ async def test_kernel_that_does_not_answer_is_reattached_when_verifiably_its_pro
 async def test_keep_kernels_shutdown_then_restart_reattaches(cluster: Cluster, tmp_path: Path) -> None:
     """``--keep-kernels``: a clean shutdown (SIGTERM) leaves the kernel running and recorded, with
     its last activity; the next server re-attaches it. That server, without the option, stops it
-    on SIGINT. (pytest's long tmp_path: socket paths too long for ipc, so TCP.)"""
+    on SIGINT. The store sits in a deep directory: socket paths too long for ipc, so TCP."""
     (tmp_path / "root").mkdir()
     cluster.workdir = tmp_path
-    first = await cluster.server("--keep-kernels", store=tmp_path / "sessions.db").start()
+    deep = tmp_path / ("a-directory-whose-name-is-long-enough-to-rule-out-ipc-" + "x" * 40)
+    deep.mkdir()
+    first = await cluster.server("--keep-kernels", store=deep / "sessions.db").start()
     store = first.store
     session = await create_session(first.http, "nb.ipynb")
     kid = session["kernel"]["id"]
