@@ -269,6 +269,9 @@ def writable_by(st: os.stat_result, euid: int | None, groups: frozenset[int]) ->
     return bool(st.st_mode & stat.S_IWOTH)
 
 
+_HAS_BIRTH = hasattr(os.stat_result, "st_birthtime")  # macOS, BSD, Windows (3.12); not Linux
+
+
 def created_time(st: os.stat_result) -> float:
     """Birth time where the platform reports a sane one, else ``st_ctime``."""
     birth = getattr(st, "st_birthtime", None)
@@ -323,6 +326,8 @@ def list_directory(root: Root, path: str, real: str, allow_hidden: bool) -> list
     The models are those of :func:`stat_model`, built inline: this loop runs once per entry of
     directories with tens of thousands of them, and function calls are most of its cost."""
     euid, groups = identity()
+    root_user = euid == 0  # may write anything
+    has_birth = _HAS_BIRTH
     prefix = path + "/" if path else ""
     is_listed, S_ISDIR, S_ISREG = paths.is_listed, stat.S_ISDIR, stat.S_ISREG
     children: list[Model] = []
@@ -350,24 +355,25 @@ def list_directory(root: Root, path: str, real: str, allow_hidden: bool) -> list
             except OSError:  # vanished, dangling, a loop, no permission
                 continue
             mode = st.st_mode
-            if S_ISDIR(mode):
+            if S_ISREG(mode):
+                if name.endswith(".ipynb"):
+                    kind, size, mime = "notebook", st.st_size, None
+                else:
+                    kind, size, mime = "file", st.st_size, mimetype(name)
+            elif S_ISDIR(mode):
                 kind, size, mime = "directory", None, None
-            elif S_ISREG(mode):
-                ipynb = name.endswith(".ipynb")
-                kind, size, mime = (
-                    ("notebook", st.st_size, None) if ipynb else ("file", st.st_size, mimetype(name))
-                )
             else:  # fifos, sockets, devices: never served
                 continue
-            modified = timestamp(st.st_mtime)
-            created = created_time(st)
+            mtime = st.st_mtime
+            modified = timestamp(mtime)
+            created = created_time(st) if has_birth else st.st_ctime
             append(
                 {
                     "name": name,
                     "path": prefix + name,
                     "type": kind,
-                    "writable": writable_by(st, euid, groups),
-                    "created": modified if created == st.st_mtime else timestamp(created),
+                    "writable": root_user or writable_by(st, euid, groups),
+                    "created": modified if created == mtime else timestamp(created),
                     "last_modified": modified,
                     "mimetype": mime,
                     "content": None,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import itertools
 import math
@@ -69,15 +68,17 @@ def timestamp(seconds: float) -> str:
             whole, micro = whole + 1, micro - 1_000_000
         elif micro < 0:
             whole, micro = whole - 1, micro + 1_000_000
-        second = _second(int(whole))
+        second = _SECONDS.get(whole)
+        if second is None:
+            if len(_SECONDS) >= 4096:
+                _SECONDS.clear()
+            second = _SECONDS[whole] = datetime.fromtimestamp(whole, timezone.utc).isoformat()[:19]
     except (ValueError, OverflowError, OSError):
         return "1970-01-01T00:00:00Z"
     return f"{second}.{micro:06d}Z" if micro else second + "Z"
 
 
-@functools.lru_cache(maxsize=4096)
-def _second(whole: int) -> str:
-    return datetime.fromtimestamp(whole, timezone.utc).isoformat()[:19]
+_SECONDS: dict[float, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS" (a dict: lru_cache costs more)
 
 
 def base_model(

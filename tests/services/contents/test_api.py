@@ -653,3 +653,45 @@ async def test_big_notebooks_are_parsed_and_encoded_off_the_event_loop(
     assert threads[0].startswith("parse:") and threads[0] != "parse:" + main
     assert threads[1].startswith("encode:") and threads[1] != "encode:" + main
     assert threads[-1] == "parse:" + main  # the small one: no thread hop
+
+
+async def test_big_listings_are_encoded_off_the_event_loop_and_exactly(
+    api: Client, manager_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing of 1,000+ entries is encoded in a worker thread (with orjson): the body parses to
+    exactly the manager's model, names with quotes, backslashes and non-ASCII included; a small
+    listing is encoded inline."""
+    import json
+    import threading
+
+    from nbserver.services.contents import handlers
+
+    threads: list[str] = []
+    encode = handlers._encode
+
+    def recording_encode(model: Any) -> bytes:
+        threads.append(threading.current_thread().name)
+        return encode(model)
+
+    monkeypatch.setattr(handlers, "_encode", recording_encode)
+    odd = ['quo"te.txt', "back\\slash.txt", "ünï cødé.txt", "emoji-🎉.ipynb", "中文 目录", "<script>&amp;.html"]
+    if manager_kind == "memory":  # API paths cannot hold a backslash; only a disk can
+        odd.remove("back\\slash.txt")
+    for i in range(1000):
+        seed(api, f"big/file-{i:04d}.txt", b"%d" % i)
+    for name in odd:
+        seed(api, f"big/{name}", None if name == "中文 目录" else b"{}")
+    seed(api, "small/a.txt", b"a")
+    manager = api.server.ctx.services["contents"]  # type: ignore[union-attr]
+
+    r = await get(api, "big", content="1")
+    assert r.status == 200
+    assert json.loads(r.body) == await manager.get("big", content=True)
+    names = {entry["name"] for entry in r.json["content"]}
+    assert len(names) == 1000 + len(odd) and set(odd) <= names
+    by_name = {entry["name"]: entry for entry in r.json["content"]}
+    assert by_name["中文 目录"]["type"] == "directory" and by_name["emoji-🎉.ipynb"]["type"] == "notebook"
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name
+
+    assert (await get(api, "small", content="1")).status == 200
+    assert len(threads) == 1  # inline: no thread hop for a small listing

@@ -316,3 +316,21 @@ def test_untitled_names() -> None:
     assert models.untitled_name("directory", ".x", none.__contains__) == "Untitled Folder"
     taken = {"Untitled Folder"}
     assert models.untitled_name("directory", "", taken.__contains__) == "Untitled Folder 1"
+
+
+_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1)  # no lone surrogates
+
+
+@given(st.lists(st.tuples(_names, st.booleans(), st.one_of(st.none(), st.integers(0, 2**63 - 1)))))
+def test_listing_encoding_parses_as_the_stdlib_encoding(entries: list[tuple[str, bool, int | None]]) -> None:
+    """Big listings are encoded with orjson (contents.handlers._encode): whatever the names, the
+    body parses to the same value as the stdlib's."""
+    from nbserver.services.contents.handlers import _encode
+    from nbserver.web import encode_json
+
+    model = models.base_model("d", "directory", created="c", last_modified="m", size=None, writable=True)
+    model["content"] = [
+        models.base_model(f"d/{name}", "file", created="c", last_modified="m", size=size, writable=w)
+        for name, w, size in entries
+    ]
+    assert json.loads(_encode(model)) == json.loads(encode_json(model)) == model
