@@ -674,7 +674,14 @@ async def test_big_listings_are_encoded_off_the_event_loop_and_exactly(
         return encode(model)
 
     monkeypatch.setattr(handlers, "_encode", recording_encode)
-    odd = ['quo"te.txt', "back\\slash.txt", "ünï cødé.txt", "emoji-🎉.ipynb", "中文 目录", "<script>&amp;.html"]
+    odd = [
+        'quo"te.txt',
+        "back\\slash.txt",
+        "ünï cødé.txt",
+        "emoji-🎉.ipynb",
+        "中文 目录",
+        "<script>&amp;.html",
+    ]
     if manager_kind == "memory":  # API paths cannot hold a backslash; only a disk can
         odd.remove("back\\slash.txt")
     for i in range(1000):
