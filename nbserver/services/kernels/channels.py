@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import json
 import logging
 import time
@@ -42,7 +43,7 @@ from ...protocol import ProtocolError
 from ...protocol.wire import Signer, new_message, split
 
 if TYPE_CHECKING:  # zmq is imported when the first kernel starts, not at server start-up
-    import zmq.asyncio
+    import zmq
 
 __all__ = [
     "CHANNELS",
@@ -58,6 +59,11 @@ log = logging.getLogger("nbserver.kernel")
 
 CHANNELS = ("shell", "control", "stdin", "iopub")
 _ROUTES_KEPT = 65536  # msg_id -> session entries remembered for routing replies
+_DRAIN_BATCH = 64  # messages read from one socket before other work gets a turn
+# libzmq's ZMQ_DONTWAIT, ZMQ_SNDMORE, ZMQ_RCVMORE and ZMQ_POLLIN as plain ints: pyzmq's enum
+# flags cost a microsecond or two an operation, and a message is 7 frames
+_NOBLOCK, _SNDMORE, _RCVMORE, _EVENTS, _POLLIN = 1, 2, 13, 15, 1
+_ZERO_COPY = 65536  # frames at least this big are sent without a copy (pyzmq's threshold)
 
 
 class Client(Protocol):
@@ -149,7 +155,8 @@ class KernelChannels:
     Args:
         info: the kernel's connection info (``ip``, ``transport``, ``*_port``, ``key``,
             ``signature_scheme``).
-        context: the ``zmq.asyncio.Context`` to open sockets in.
+        context: the ZMQ context to open sockets in (any ``zmq.Context``; the sockets are
+            plain ones, read when the loop sees their FD readable).
         on_iopub: called with ``(msg_type, header bytes, content bytes)`` for every iopub message
             before it is fanned out (the kernel manager tracks state and activity with it).
         replay_bytes, replay_seconds: bounds of each disconnected client's replay buffer.
@@ -159,7 +166,7 @@ class KernelChannels:
         self,
         info: dict[str, Any],
         *,
-        context: zmq.asyncio.Context,
+        context: zmq.Context[Any],
         on_iopub: Callable[[str, bytes, bytes], None] | None = None,
         replay_bytes: int = 64 * 1024 * 1024,
         replay_seconds: float = 600.0,
@@ -174,8 +181,9 @@ class KernelChannels:
             key if isinstance(key, bytes) else str(key).encode(), info.get("signature_scheme", "hmac-sha256")
         )
         self._identity = uuid.uuid4().hex.encode()
-        self._sockets: dict[str, zmq.asyncio.Socket] = {}
-        self._readers: list[asyncio.Task[None]] = []
+        self._sockets: dict[str, zmq.Socket[bytes]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: set[str] = set()  # channels with a drain scheduled (call_soon)
         self.state = ChannelsState.NEW
         self.clients: dict[str, Client] = {}
         self.buffers: dict[str, ReplayBuffer] = {}
@@ -184,6 +192,11 @@ class KernelChannels:
         self._internal_session = "nbserver-" + uuid.uuid4().hex[:8]
         #: set by every iopub message: proof that the SUB subscription reached the kernel
         self.iopub_seen = asyncio.Event()
+        #: set once the stdin socket's handshake with the kernel is done: before that, the
+        #: kernel's ROUTER drops an input_request addressed to us (a cell calling input()
+        #: right after start-up would hang); the shell socket answering proves nothing of it
+        self.stdin_linked = asyncio.Event()
+        self._monitor: tuple[zmq.Socket[bytes], zmq.Socket[bytes]] | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -197,9 +210,19 @@ class KernelChannels:
     def _connect(self) -> None:
         import zmq
 
+        assert (zmq.NOBLOCK, zmq.SNDMORE, zmq.RCVMORE, zmq.EVENTS, zmq.POLLIN) == (
+            _NOBLOCK,
+            _SNDMORE,
+            _RCVMORE,
+            _EVENTS,
+            _POLLIN,
+        )
+        self._loop = loop = asyncio.get_running_loop()
         for channel in CHANNELS:
             kind = zmq.SUB if channel == "iopub" else zmq.DEALER
-            sock = self._context.socket(kind)
+            # plain sockets, read by _drain when their FD signals: no future, task or poller
+            # round per message (zmq.asyncio costs about as much as all the forwarding)
+            sock: zmq.Socket[bytes] = zmq.Socket(self._context, kind)
             sock.linger = 0
             # No receive high-water mark: with ZMQ's default (1,000 messages), a burst of output
             # while the event loop is busy (replaying to a reconnected client, say) fills our
@@ -209,19 +232,60 @@ class KernelChannels:
             if channel == "iopub":
                 sock.setsockopt(zmq.SUBSCRIBE, b"")
             else:
+                # nor a send one: a non-blocking send then never fails (connect() makes the
+                # pipe at once), requests wait in ZMQ until the kernel reads them
+                sock.setsockopt(zmq.SNDHWM, 0)
                 if channel in ("shell", "stdin"):
                     sock.setsockopt(zmq.IDENTITY, self._identity)
+            if channel == "stdin":
+                self._watch_handshake(sock)
             sock.connect(endpoint(self.info, channel))
             self._sockets[channel] = sock
-            self._readers.append(asyncio.ensure_future(self._read(channel, sock)))
+            loop.add_reader(sock.FD, self._drain, channel)
+            self._schedule_drain(channel)  # the FD is edge-triggered: look once from the start
+
+    def _watch_handshake(self, sock: zmq.Socket[bytes]) -> None:
+        """Watch ``sock`` (stdin) with a ZMQ socket monitor until its handshake succeeds, then
+        set :attr:`stdin_linked`."""
+        import zmq
+
+        self.stdin_linked.clear()
+        address = f"inproc://nbserver-monitor-{uuid.uuid4().hex}"
+        sock.monitor(address, getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", zmq.EVENT_CONNECTED))
+        monitor: zmq.Socket[bytes] = zmq.Socket(self._context, zmq.PAIR)
+        monitor.linger = 0
+        monitor.connect(address)
+        self._monitor = (sock, monitor)
+        assert self._loop is not None
+        self._loop.add_reader(monitor.FD, self._check_monitor)
+        self._loop.call_soon(self._check_monitor)
+
+    def _check_monitor(self) -> None:
+        if self._monitor is None:
+            return
+        if recv_multipart(self._monitor[1]) is not None:  # the one event it reports
+            self._stop_monitor()
+            self.stdin_linked.set()
+
+    def _stop_monitor(self) -> None:
+        if self._monitor is None:
+            return
+        sock, monitor = self._monitor
+        self._monitor = None
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(monitor.FD)
+        if not sock.closed:
+            sock.disable_monitor()
+        monitor.close(linger=0)
 
     def _disconnect(self) -> None:
-        for task in self._readers:
-            task.cancel()
-        self._readers.clear()
+        self._stop_monitor()
         for sock in self._sockets.values():
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.FD)
             sock.close(linger=0)
         self._sockets.clear()
+        self._draining.clear()
 
     def reconnect(self, info: dict[str, Any]) -> None:
         """Point the sockets at new connection info (a restarted kernel on new ports);
@@ -317,7 +381,19 @@ class KernelChannels:
         if not isinstance(msg_id, str):
             raise ProtocolError("message header has no msg_id")
         self._remember(msg_id, session_id)
-        self._sockets[channel].send_multipart(self._signer.frames(parts), copy=False)
+        self._send(channel, self._signer.frames(parts))
+
+    def _send(self, channel: str, frames: list[bytes]) -> None:
+        import zmq
+
+        sock = self._sockets[channel]
+        try:
+            send_multipart(sock, frames)
+        except zmq.Again:  # pragma: no cover - no send high-water mark, a connect()ed pipe
+            raise ChannelsClosed(f"send: the kernel's {channel} socket refuses messages") from None
+        # A send may consume the FD's edge for a reply that is already in: look again.
+        if _backend()[2](sock, _EVENTS) & _POLLIN:
+            self._schedule_drain(channel)
 
     def _remember(self, msg_id: str, session_id: str) -> None:
         routes = self._routes
@@ -336,7 +412,7 @@ class KernelChannels:
         future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
         self._waiters[msg_id] = future
         try:
-            self._sockets[channel].send_multipart(self._signer.frames(parts))
+            self._send(channel, self._signer.frames(parts))
             reply = await asyncio.wait_for(future, timeout)
         finally:
             self._waiters.pop(msg_id, None)
@@ -345,26 +421,37 @@ class KernelChannels:
 
     # -- kernel -> clients -----------------------------------------------------------------------
 
-    async def _read(self, channel: str, sock: zmq.asyncio.Socket) -> None:
+    def _schedule_drain(self, channel: str) -> None:
+        if channel not in self._draining and self._loop is not None:
+            self._draining.add(channel)
+            self._loop.call_soon(self._drain, channel)
+
+    def _drain(self, channel: str) -> None:
+        """Read and dispatch what ``channel`` has, up to :data:`_DRAIN_BATCH` messages (then
+        yield to the loop and come back: other sockets and clients get their turn)."""
         import zmq
 
-        while True:
+        self._draining.discard(channel)
+        sock = self._sockets.get(channel)
+        if sock is None:  # closed or reconnected since this was scheduled
+            return
+        for _ in range(_DRAIN_BATCH):
             try:
-                frames = await sock.recv_multipart()
-            except asyncio.CancelledError:
-                raise
+                frames = recv_multipart(sock)
             except zmq.ZMQError as exc:
-                if self.state is ChannelsState.CLOSED:
-                    return
                 log.warning("Reading %s failed: %s", channel, exc)
-                await asyncio.sleep(0.1)
-                continue
+                return
+            if frames is None:
+                return
             try:
                 self._dispatch(channel, frames)
             except ProtocolError as exc:
                 log.warning("Dropped a malformed %s message from the kernel: %s", channel, exc)
             except Exception:
                 log.exception("Failed to forward a %s message", channel)
+            if self._sockets.get(channel) is not sock:  # a client's reaction closed the bridge
+                return
+        self._schedule_drain(channel)
 
     def _dispatch(self, channel: str, frames: list[bytes]) -> None:
         _, _, parts = split(frames)
@@ -405,6 +492,36 @@ class KernelChannels:
             client.deliver("iopub", parts)
         for buffer in self.buffers.values():
             buffer.append("iopub", parts)
+
+
+@functools.cache
+def _backend() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """pyzmq's Cython ``send``, ``recv`` and ``get`` (below the Python layer of ``zmq.Socket``)."""
+    import zmq.backend
+
+    return zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get
+
+
+def send_multipart(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
+    """``sock.send_multipart(frames, NOBLOCK)`` in a third of the time: pyzmq's version checks
+    every frame's type and combines enum flags per frame; these frames are bytes. Raises
+    ``zmq.Again`` as it does."""
+    send = _backend()[0]
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        send(sock, frame, _NOBLOCK if i == last else _NOBLOCK | _SNDMORE, copy=len(frame) < _ZERO_COPY)
+
+
+def recv_multipart(sock: zmq.Socket[bytes]) -> list[bytes] | None:
+    """``sock.recv_multipart(NOBLOCK)`` without pyzmq's per-frame enum arithmetic, and ``None``
+    rather than a ``zmq.Again`` (an exception costs more than asking) when nothing is waiting."""
+    _, recv, get = _backend()
+    if not get(sock, _EVENTS) & _POLLIN:
+        return None
+    frames = [recv(sock, _NOBLOCK)]
+    while get(sock, _RCVMORE):
+        frames.append(recv(sock, _NOBLOCK))
+    return frames
 
 
 def _field(part: bytes, key: str) -> Any:

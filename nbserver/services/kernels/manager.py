@@ -295,9 +295,10 @@ class KernelManager:
                 continue
             try:
                 await asyncio.wait_for(kernel.channels.iopub_seen.wait(), min(0.5, remaining))
-                return
             except asyncio.TimeoutError:
                 continue
+            await _stdin_linked(kernel)
+            return
 
     async def _kill(self, km: Any) -> None:
         try:
@@ -349,6 +350,7 @@ class KernelManager:
                 await asyncio.wait_for(kernel.channels.iopub_seen.wait(), 1.0)
             except (asyncio.TimeoutError, ChannelsClosed):
                 continue
+            await _stdin_linked(kernel)
             kernel.execution_state = "idle"
             await self._save_record(kernel)  # a new process: a new pid
             return
@@ -587,3 +589,14 @@ class KernelManager:
             await self._remove(kernel)
             culled.append(kernel.id)
         return culled
+
+
+async def _stdin_linked(kernel: Kernel, timeout: float = 2.0) -> None:
+    """Wait (briefly: the kernel has bound its sockets once it answers) until the kernel can
+    reach us on stdin; a kernel that never links stdin is still usable, minus input()."""
+    try:
+        await asyncio.wait_for(kernel.channels.stdin_linked.wait(), timeout)
+    except asyncio.TimeoutError:
+        log.warning(
+            "Kernel %s: no stdin connection after %.0f s; input() may not reach clients", kernel.id, timeout
+        )
