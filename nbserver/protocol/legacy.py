@@ -39,6 +39,11 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (browsers never send them); the kernel would refuse them."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def encode(channel: str, parts: Sequence[bytes]) -> tuple[bytes, bool]:
     """``(payload, binary)`` for the message ``parts`` (header, parent_header, metadata,
     content, *buffers) on ``channel``: a text frame unless there are buffers.
@@ -102,9 +107,9 @@ def decode(frame: bytes | str) -> tuple[str | None, list[bytes]]:
     frame; ``channel`` is ``None`` when the message names none.
 
     Raises:
-        ProtocolError: bad binary offsets, invalid JSON, a message that is not an object, a
-            header that is not an object with ``msg_id`` and ``msg_type``, or non-object
-            parent_header/metadata/content.
+        ProtocolError: bad binary offsets, invalid JSON (NaN and Infinity included), a message
+            that is not an object, a header that is not an object with ``msg_id`` and
+            ``msg_type``, or non-object parent_header/metadata/content.
     """
     buffers: list[bytes] = []
     if isinstance(frame, str):
@@ -112,7 +117,7 @@ def decode(frame: bytes | str) -> tuple[str | None, list[bytes]]:
     else:
         text, buffers = _split_binary(frame)
     try:
-        msg = json.loads(text)
+        msg = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:
         raise ProtocolError(f"message is not valid JSON: {exc}") from None
     if not isinstance(msg, dict):

@@ -144,6 +144,8 @@ def test_v1_decode_never_crashes(frame: bytes) -> None:
         json.dumps({"header": header(), "content": []}),
         json.dumps({"header": header(), "channel": 3}),
         json.dumps({"header": "h"}),
+        json.dumps({"header": header(), "content": {"x": float("nan")}}),  # NaN: not JSON
+        json.dumps({"header": header(), "content": {"x": float("-inf")}}),
         b"",
         b"\x00\x00\x00\x00",
         b"\x00\x00\x00\x02\x00\x00\x00\x0c\x00\x00\x00\x0b{}",
