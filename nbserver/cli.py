@@ -26,7 +26,7 @@ from typing import Any
 
 from . import runtime
 from ._version import __version__
-from .config import ServerConfig
+from .config import EVENT_LOOPS, ServerConfig
 from .errors import ConfigError
 
 __all__ = ["main"]
@@ -159,6 +159,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a clean shutdown leaves kernels running, for the next server on --session-store",
     )
     add(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        help="auto (default): uvloop when installed, else asyncio's",
+    )
+    add(
         "--frame-ancestors",
         action="append",
         metavar="ORIGIN",
@@ -201,6 +206,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         "cookie_samesite",
         "session_store",
         "keep_kernels",
+        "event_loop",
     ):
         value = getattr(args, name)
         if value is not None:

@@ -240,5 +240,21 @@ async def serve(config: ServerConfig, **services: Any) -> None:
 
 
 def run(config: ServerConfig, **services: Any) -> None:
-    """Blocking form of :func:`serve`."""
+    """Blocking form of :func:`serve`, on the event loop ``config.event_loop`` names.
+
+    Raises:
+        ConfigError: ``event_loop="uvloop"`` and uvloop is not installed.
+    """
+    choice = config.event_loop
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise ConfigError("event_loop is uvloop, which is not installed") from None
+        else:
+            log.info("Event loop: uvloop")
+            uvloop.run(serve(config, **services))
+            return
+    log.info("Event loop: asyncio")
     asyncio.run(serve(config, **services))

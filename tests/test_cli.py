@@ -638,6 +638,28 @@ def test_password_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_
 # -- 10. logging ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("args", "loop"), [((), "uvloop"), (("--event-loop", "asyncio"), "asyncio")])
+def test_event_loop_is_uvloop_unless_asked(server_factory: Any, args: tuple[str, ...], loop: str) -> None:
+    """``auto`` runs on uvloop (a dependency here); ``--event-loop asyncio`` on the stdlib's.
+    Either serves."""
+    pytest.importorskip("uvloop")
+    server = server_factory("--port", str(free_port()), "--token", "t" * 24, *args)
+    assert status(server, "t" * 24) == 200
+    assert f"Event loop: {loop}" in server.wait_for_log(f"Event loop: {loop}")
+
+
+def test_event_loop_uvloop_without_uvloop_is_a_clear_error(tmp_path: Path) -> None:
+    """``event_loop = "uvloop"`` where uvloop cannot be imported: exit 1 with the reason, as for
+    other start-up errors."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "uvloop.py").write_text("raise ImportError('blocked for the test')\n")
+    env = {**make_env(tmp_path), "PYTHONPATH": str(blocker)}
+    result = run_cli(tmp_path, "--event-loop", "uvloop", "--no-browser", "--port", str(free_port()), env=env)
+    assert result.returncode == 1
+    assert "uvloop, which is not installed" in result.stderr
+
+
 def test_debug_access_log_scrubs_token(server_factory: Any) -> None:
     token = "very-secret-token-123"
     server = server_factory("--port", str(free_port()), "--token", token, "--log-level", "DEBUG")

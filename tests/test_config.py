@@ -23,6 +23,7 @@ from nbserver.config import normalize_base_url
         ({"base_url": "/a/../b"}, "base_url"),
         ({"base_url": "/a b"}, "base_url"),
         ({"cookie_max_age_days": 0}, "cookie_max_age_days"),
+        ({"event_loop": "trio"}, "event_loop"),
     ],
 )
 def test_bad_values_are_refused(tmp_path, changes, message) -> None:
