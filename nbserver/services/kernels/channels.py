@@ -210,13 +210,6 @@ class KernelChannels:
     def _connect(self) -> None:
         import zmq
 
-        assert (zmq.NOBLOCK, zmq.SNDMORE, zmq.RCVMORE, zmq.EVENTS, zmq.POLLIN) == (
-            _NOBLOCK,
-            _SNDMORE,
-            _RCVMORE,
-            _EVENTS,
-            _POLLIN,
-        )
         self._loop = loop = asyncio.get_running_loop()
         for channel in CHANNELS:
             kind = zmq.SUB if channel == "iopub" else zmq.DEALER
@@ -392,7 +385,7 @@ class KernelChannels:
         except zmq.Again:  # pragma: no cover - no send high-water mark, a connect()ed pipe
             raise ChannelsClosed(f"send: the kernel's {channel} socket refuses messages") from None
         # A send may consume the FD's edge for a reply that is already in: look again.
-        if _backend()[2](sock, _EVENTS) & _POLLIN:
+        if _readable(sock):
             self._schedule_drain(channel)
 
     def _remember(self, msg_id: str, session_id: str) -> None:
@@ -497,9 +490,22 @@ class KernelChannels:
 @functools.cache
 def _backend() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """pyzmq's Cython ``send``, ``recv`` and ``get`` (below the Python layer of ``zmq.Socket``)."""
+    import zmq
     import zmq.backend
 
+    assert (zmq.NOBLOCK, zmq.SNDMORE, zmq.RCVMORE, zmq.EVENTS, zmq.POLLIN) == (
+        _NOBLOCK,
+        _SNDMORE,
+        _RCVMORE,
+        _EVENTS,
+        _POLLIN,
+    )
     return zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get
+
+
+def _readable(sock: zmq.Socket[bytes]) -> bool:
+    """Whether a message is waiting (asking also resets the socket's edge-triggered FD)."""
+    return bool(_backend()[2](sock, _EVENTS) & _POLLIN)
 
 
 def send_multipart(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
@@ -515,9 +521,9 @@ def send_multipart(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
 def recv_multipart(sock: zmq.Socket[bytes]) -> list[bytes] | None:
     """``sock.recv_multipart(NOBLOCK)`` without pyzmq's per-frame enum arithmetic, and ``None``
     rather than a ``zmq.Again`` (an exception costs more than asking) when nothing is waiting."""
-    _, recv, get = _backend()
-    if not get(sock, _EVENTS) & _POLLIN:
+    if not _readable(sock):
         return None
+    _, recv, get = _backend()
     frames = [recv(sock, _NOBLOCK)]
     while get(sock, _RCVMORE):
         frames.append(recv(sock, _NOBLOCK))
