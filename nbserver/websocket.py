@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
+from asyncio import Future
 from typing import Any, ClassVar
 
-from tornado.websocket import WebSocketHandler
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .auth.identity import Identity, Via
 from .auth.policy import host_is_local, is_loopback, origin_allowed
@@ -68,6 +71,25 @@ class AuthenticatedWebSocket(WebSocketHandler):
         """Hook run after authentication and before the handshake (e.g. look up the kernel and
         answer 404). Finish the request to refuse the upgrade."""
 
+    def write_frame(self, payload: bytes, binary: bool) -> Future[None]:
+        """``write_message(payload, binary)`` for handlers that never compress: one unmasked
+        frame handed straight to the stream. tornado's version wraps every frame's write in a
+        new Task (to turn StreamClosedError into WebSocketClosedError); on a kernel's busiest
+        path that Task costs more than the frame. The returned Future resolves when the frame
+        reached the socket and fails with StreamClosedError if the connection closed first.
+
+        Raises WebSocketClosedError when the connection is already closing.
+        """
+        conn = self.ws_connection
+        if conn is None or conn.is_closing() or conn.stream is None:
+            raise WebSocketClosedError()
+        if self.get_compression_options() is not None:
+            return self.write_message(payload, binary=binary)
+        try:
+            return conn.stream.write(_frame_header(0x2 if binary else 0x1, len(payload)) + payload)
+        except StreamClosedError:
+            raise WebSocketClosedError() from None
+
     def check_origin(self, origin: str) -> bool:
         if self.identity is not None and self.identity.via is Via.TOKEN:
             return True  # the token is the proof; cookies and open servers need a good Origin
@@ -83,3 +105,12 @@ class AuthenticatedWebSocket(WebSocketHandler):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.set_nodelay(True)  # also when mounted in another application's server
+
+
+def _frame_header(opcode: int, size: int) -> bytes:
+    """RFC 6455 header of a final, unmasked (server-to-client) frame of ``size`` bytes."""
+    if size < 126:
+        return bytes((0x80 | opcode, size))
+    if size <= 0xFFFF:
+        return struct.pack("!BBH", 0x80 | opcode, 126, size)
+    return struct.pack("!BBQ", 0x80 | opcode, 127, size)

@@ -32,7 +32,7 @@ from tornado.websocket import WebSocketClosedError
 
 from ...context import ServerContext
 from ...protocol import ProtocolError, legacy, v1
-from ...protocol.wire import new_message
+from ...protocol.wire import new_message, string_field
 from ...web import Access
 from ...websocket import AuthenticatedWebSocket
 from .channels import ChannelsClosed
@@ -228,17 +228,10 @@ class KernelWebSocket(AuthenticatedWebSocket):
     def _droppable(channel: str, parts: list[bytes]) -> bool:
         """Only output is ever dropped: replies, input requests and kernel status always get
         through, so a lagging page still learns when a cell finished."""
-        if channel != "iopub":
-            return False
-        try:
-            msg_type = json.loads(parts[0]).get("msg_type")
-        except (ValueError, AttributeError):
-            return True
-        return msg_type not in _RATE_EXEMPT
+        return channel == "iopub" and string_field(parts[0], "msg_type") not in _RATE_EXEMPT
 
     def _rate_ok(self, parts: list[bytes]) -> bool:
-        header = json.loads(parts[0])
-        msg_type = header.get("msg_type")
+        msg_type = string_field(parts[0], "msg_type")
         if msg_type in _RATE_EXEMPT:
             return True
         size = len(parts[3]) if msg_type == "stream" else 0
@@ -268,7 +261,7 @@ class KernelWebSocket(AuthenticatedWebSocket):
             payload, binary = legacy.encode(channel, parts)
         size = len(payload)
         try:
-            future = self.write_message(payload, binary=binary)
+            future = self.write_frame(payload, binary)
         except WebSocketClosedError:
             self._detach()
             self.kernel.channels.keep(self.session_id, channel, parts)

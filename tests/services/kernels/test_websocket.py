@@ -90,6 +90,30 @@ async def test_binary_buffers_travel_both_ways(client: Client, kernel_id: str, p
     ws.close()
 
 
+@pytest.mark.parametrize("protocol", ["v1", "legacy"])
+async def test_frames_of_every_length_class_arrive_intact(
+    client: Client, kernel_id: str, protocol: str
+) -> None:
+    """nbserver writes kernel messages as websocket frames itself: frames with a 16-bit length
+    (a small message, and one just under 65,536 bytes) and with a 64-bit length (just over,
+    and 3 MB) arrive whole and in order."""
+    ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, protocol)
+    sizes = [1, 64_000, 66_000, 3_000_000]
+    code = (
+        "from ipykernel.comm import Comm\n"
+        "c = Comm(target_name='t', data={})\n"
+        f"for n in {sizes}:\n"
+        "    c.send(data={'n': n}, buffers=[(bytes(range(256)) * (n // 256 + 1))[:n]])\n"
+    )
+    await ws.execute(code)
+    seen = await ws.until(lambda m: m.msg_type == "comm_msg" and m.content["data"]["n"] == sizes[-1])
+    got = [m for m in seen if m.msg_type == "comm_msg"]
+    assert [m.content["data"]["n"] for m in got] == sizes
+    for m, n in zip(got, sizes, strict=True):
+        assert m.buffers == [(bytes(range(256)) * (n // 256 + 1))[:n]]
+    ws.close()
+
+
 async def test_two_clients_share_output_but_not_replies_or_prompts(client: Client, kernel_id: str) -> None:
     a = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1")
     b = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "legacy")
