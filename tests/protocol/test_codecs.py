@@ -189,3 +189,48 @@ def test_wire_signature_matches_jupyter_client() -> None:
     frames = session.serialize(msg)
     _identities, signature, parts = wire.split(frames)
     assert wire.Signer(b"k3y").verify(signature, parts)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def expected_field(part: bytes, key: str) -> str | None:
+    try:
+        value = json.loads(part)
+    except ValueError:
+        return None
+    field = value.get(key) if isinstance(value, dict) else None
+    return field if isinstance(field, str) else None
+
+
+@given(json_values, st.sampled_from(["msg_id", "session", "", "k"]))
+def test_wire_string_field_reads_what_json_reads(value: object, key: str) -> None:
+    """Any JSON (integers beyond 64 bits included), as an object or not, with or without key."""
+    for part in (json.dumps(value).encode(), json.dumps({key: value, "n": 2**70}).encode()):
+        assert wire.string_field(part, key) == expected_field(part, key)
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        b'{"msg_id": "a", "n": 18446744073709551616}',
+        b'{"msg_id": "a", "x": NaN}',
+        b'{"msg_id": "\\ud800"}',
+        b'{"msg_id": "\\u00e9\\ud83d\\ude00"}',
+        b'{"msg_id": 7}',
+        b'["msg_id"]',
+        b"",
+        b"{",
+        b"\xff",
+        b'{"msg_id": "a"} x',
+    ],
+)
+def test_wire_string_field_odd_parts(part: bytes) -> None:
+    """Where orjson refuses (NaN, a lone surrogate) or differs, and what no parser reads."""
+    assert wire.string_field(part, "msg_id") == expected_field(part, "msg_id")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ...config import ServerConfig
 from ...context import Activity, isoformat
 from ...errors import BadRequest, ConfigError, NBServerError, NotFound
+from ...protocol.wire import string_field
 from ..contents import paths
 from ..kernelspecs.manager import KernelSpec, KernelSpecManager
 from .adopted import AdoptedKernel, kernel_pid, pid_alive, probe
@@ -310,13 +311,8 @@ class KernelManager:
 
     def _on_iopub(self, kernel: Kernel, msg_type: str, content: bytes) -> None:
         if msg_type == "status":
-            import json
-
-            try:
-                state = json.loads(content).get("execution_state")
-            except (ValueError, AttributeError):
-                state = None
-            if isinstance(state, str) and kernel.execution_state not in ("restarting", "dead"):
+            state = string_field(content, "execution_state")
+            if state is not None and kernel.execution_state not in ("restarting", "dead"):
                 kernel.execution_state = state
         # Status messages are not activity themselves: the server's own kernel_info probes
         # (readiness, re-attaching) make the kernel busy and idle without anyone using it.
