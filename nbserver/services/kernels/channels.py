@@ -444,6 +444,8 @@ class KernelChannels:
                 log.exception("Failed to forward a %s message", channel)
             if self._sockets.get(channel) is not sock:  # a client's reaction closed the bridge
                 return
+            if not _readable(sock):  # asking costs less than the zmq.Again of a recv
+                return
         self._schedule_drain(channel)
 
     def _dispatch(self, channel: str, frames: list[bytes]) -> None:
@@ -522,9 +524,9 @@ def send_multipart(sock: zmq.Socket[bytes], frames: Sequence[bytes]) -> None:
 def recv_multipart(sock: zmq.Socket[bytes]) -> list[bytes] | None:
     """``sock.recv_multipart(NOBLOCK)``, or ``None`` when nothing is waiting. Each part is taken
     as a ``zmq.Frame``, whose ``more`` says whether another follows: asking the socket for
-    RCVMORE instead costs an enum conversion a part in pyzmq. One ``zmq.Again`` at the end of a
-    drain costs less than asking for EVENTS before every message (and resets the FD's edge just
-    the same)."""
+    RCVMORE instead costs an enum conversion a part in pyzmq. A wake-up of the socket's FD
+    almost always has a message waiting, so this tries to take one rather than asking first;
+    the ``zmq.Again`` of a wake-up with none resets the FD's edge just as asking does."""
     _, recv, _ = _backend()
     try:
         frame = recv(sock, _NOBLOCK, copy=False)
