@@ -6,8 +6,9 @@ framing when the server does not select it. tornado's client does not set ``TCP_
 set on the underlying socket right after the handshake, so the client adds no Nagle delay.
 
 :func:`direct_kernel` starts a kernel in the benchmark process with jupyter_client
-(``AsyncKernelManager``) and yields its ``AsyncKernelClient``: the same requests over ZMQ with no
-server in between. That is the floor a websocket bridge can be compared with.
+(``AsyncKernelManager``) and yields a :class:`DirectKernel`: the same requests over ZMQ with no
+server in between, made by a client exactly as lean as the websocket one. That is the floor a
+websocket bridge can be compared with.
 
 The framing is the benchmark's own (:mod:`benchmarks.framing`, a few lines) on purpose: a
 benchmark of nbserver should not decode nbserver's frames with nbserver's own codec.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import tempfile
 import time
@@ -25,7 +27,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 from tornado.httpclient import HTTPRequest
@@ -36,12 +37,11 @@ from .targets import RunningTarget
 
 __all__ = [
     "V1_PROTOCOL",
+    "DirectKernel",
     "FloodResult",
     "KernelSocket",
     "Message",
-    "direct_flood",
     "direct_kernel",
-    "direct_rtt",
     "missing_ranges",
     "received_lines",
 ]
@@ -271,15 +271,133 @@ def _execute_content(code: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# The floor: the same requests straight over ZMQ with jupyter_client
+# The floor: the same requests straight over ZMQ
+
+
+class DirectKernel:
+    """A kernel the benchmark started itself, and two ZMQ clients of it.
+
+    The lean client (:meth:`rtt`, :meth:`flood`) is the floor: pyzmq sockets that do what
+    :class:`KernelSocket` does per message and no more. It sends the same header, signs it as
+    the protocol requires (the connection file's key), and reads a reply's parts lazily, as
+    :class:`Message` does for the websocket. Any difference between the two is then the server.
+
+    jupyter_client's own client (:meth:`jupyter_client_rtt`) is there for comparison: it
+    deserializes every message in full (all four JSON parts, the HMAC check, dates parsed), which
+    costs it about 0.3 ms a round trip over the lean one on the 2-core reference machine.
+    """
+
+    def __init__(self, kc: Any, info: dict[str, Any]) -> None:
+        import zmq
+        import zmq.asyncio
+
+        self.kc = kc
+        self.session = uuid.uuid4().hex
+        key = info["key"]
+        self._key = key.encode() if isinstance(key, str) else bytes(key)
+        self._digest = str(info.get("signature_scheme", "hmac-sha256")).removeprefix("hmac-")
+        self._ctx = zmq.asyncio.Context()
+        url = f"{info['transport']}://{info['ip']}:"
+        self._shell = self._ctx.socket(zmq.DEALER)
+        self._shell.connect(url + str(info["shell_port"]))
+        self._iopub = self._ctx.socket(zmq.SUB)
+        self._iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._iopub.connect(url + str(info["iopub_port"]))
+        for sock in (self._shell, self._iopub):
+            sock.setsockopt(zmq.LINGER, 0)
+
+    def close(self) -> None:
+        self._shell.close()
+        self._iopub.close()
+        self._ctx.term()
+
+    async def _send(self, msg_type: str, content: dict[str, Any]) -> str:
+        header = _header(msg_type, self.session)
+        parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
+        mac = hmac.new(self._key, digestmod=self._digest)
+        for part in parts:
+            mac.update(part)
+        await self._shell.send_multipart([b"<IDS|MSG>", mac.hexdigest().encode(), *parts])
+        return header["msg_id"]
+
+    @staticmethod
+    def _message(channel: str, frames: list[bytes]) -> Message:
+        return Message(channel, parts=frames[frames.index(b"<IDS|MSG>") + 2 :])
+
+    async def rtt(self, count: int) -> list[float]:
+        """Milliseconds of ``count`` sequential kernel_info round trips (send -> reply)."""
+        samples = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            msg_id = await self._send("kernel_info_request", {})
+            while True:
+                reply = self._message("shell", await self._shell.recv_multipart())
+                if reply.parent_id == msg_id:
+                    break
+            samples.append((time.perf_counter() - t0) * 1000.0)
+        return samples
+
+    async def jupyter_client_rtt(self, count: int, timeout: float = 60.0) -> list[float]:
+        """The same round trips with jupyter_client's ``AsyncKernelClient``."""
+        samples = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            msg_id = self.kc.kernel_info()
+
+            def is_reply(msg: dict[str, Any], msg_id: str = msg_id) -> bool:
+                return bool(msg["parent_header"].get("msg_id") == msg_id)
+
+            await _until(self.kc.get_shell_msg, is_reply, timeout)
+            samples.append((time.perf_counter() - t0) * 1000.0)
+        return samples
+
+    async def subscribed(self, timeout: float = 60.0) -> None:
+        """Return once the iopub subscription is in place: a SUB socket misses what is published
+        before it has joined, so ask for kernel_info until its status arrives on iopub."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg_id = await self._send("kernel_info_request", {})
+            with contextlib.suppress(asyncio.TimeoutError):
+                while True:
+                    frames = await asyncio.wait_for(self._iopub.recv_multipart(), 0.5)
+                    if self._message("iopub", frames).parent_id == msg_id:
+                        return
+        raise TimeoutError(f"no iopub message from the floor kernel within {timeout:.0f} s")
+
+    async def flood(self, code: str, timeout: float = 180.0) -> FloodResult:
+        """Execute ``code``; count its iopub messages until its ``status: idle``."""
+        t0 = time.perf_counter()
+        msg_id = await self._send("execute_request", _execute_content(code))
+        deadline = time.monotonic() + timeout
+        result = FloodResult(0.0, 0)
+        while True:
+            try:
+                frames = await asyncio.wait_for(
+                    self._iopub.recv_multipart(), max(0.1, deadline - time.monotonic())
+                )
+            except asyncio.TimeoutError:
+                raise TimeoutError(
+                    f"no status: idle within {timeout:.0f} s ({result.messages} messages)"
+                ) from None
+            msg = self._message("iopub", frames)
+            if msg.parent_id != msg_id:
+                continue
+            result.messages += 1
+            kind = msg.msg_type
+            if kind == "stream":
+                out = result.stdout if msg.content.get("name") == "stdout" else result.stderr
+                out.append(str(msg.content.get("text", "")))
+            elif kind == "status" and msg.content.get("execution_state") == "idle":
+                result.seconds = time.perf_counter() - t0
+                return result
 
 
 @contextlib.asynccontextmanager
-async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[Any]:
-    """Start a kernel in this process with ``AsyncKernelManager``; yield a ready client.
+async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[DirectKernel]:
+    """Start a kernel in this process with ``AsyncKernelManager``; yield its clients, ready.
 
     The kernel runs in a temporary directory with its connection file there; on exit, also
-    after errors, the channels are stopped and the kernel is killed at once (``now=True``: its
+    after errors, the clients are closed and the kernel is killed at once (``now=True``: its
     shutdown is not measured, and a graceful one costs about a second).
     """
     from jupyter_client.manager import AsyncKernelManager
@@ -289,11 +407,16 @@ async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[Any]:
         with open(Path(tmp) / "kernel.log", "wb") as log:  # keeps the kernel's warnings off our stderr
             await km.start_kernel(cwd=tmp, stdout=log, stderr=log)
         kc = km.client()
+        direct: DirectKernel | None = None
         try:
             kc.start_channels(hb=False)
             await kc.wait_for_ready(timeout=timeout)
-            yield kc
+            direct = DirectKernel(kc, km.get_connection_info())
+            await direct.subscribed(timeout)
+            yield direct
         finally:
+            if direct is not None:
+                direct.close()
             kc.stop_channels()
             await km.shutdown_kernel(now=True)
 
@@ -304,43 +427,3 @@ async def _until(get: Callable[..., Any], match: Callable[[dict[str, Any]], bool
         msg = await get(timeout=max(0.1, deadline - time.monotonic()))
         if match(msg):
             return msg
-
-
-async def direct_rtt(kc: Any, count: int, timeout: float = 60.0) -> list[float]:
-    """Milliseconds of ``count`` kernel_info round trips on the shell channel (send -> reply)."""
-    samples = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        msg_id = kc.kernel_info()
-
-        def is_reply(msg: dict[str, Any], msg_id: str = msg_id) -> bool:
-            return bool(msg["parent_header"].get("msg_id") == msg_id)
-
-        await _until(kc.get_shell_msg, is_reply, timeout)
-        samples.append((time.perf_counter() - t0) * 1000.0)
-    return samples
-
-
-async def direct_flood(kc: Any, code: str, timeout: float = 180.0) -> FloodResult:
-    """Execute ``code`` over ZMQ; count its iopub messages until its ``status: idle``."""
-    t0 = time.perf_counter()
-    msg_id = kc.execute(code, store_history=False)
-    deadline = time.monotonic() + timeout
-    result = FloodResult(0.0, 0)
-    while True:
-        try:
-            msg = await kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-        except Empty:
-            raise TimeoutError(
-                f"no status: idle within {timeout:.0f} s ({result.messages} messages)"
-            ) from None
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        result.messages += 1
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            out = result.stdout if content.get("name") == "stdout" else result.stderr
-            out.append(str(content.get("text", "")))
-        elif kind == "status" and content.get("execution_state") == "idle":
-            result.seconds = time.perf_counter() - t0
-            return result

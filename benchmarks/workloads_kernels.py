@@ -2,8 +2,9 @@
 
 Targets are driven over REST and the kernel websocket only (``kernelclient.KernelSocket``: v1
 subprotocol when the server selects it, ``TCP_NODELAY`` on the client socket). ``ws_rtt`` and
-``flood`` also measure the *floor*: the same requests made straight over ZMQ with jupyter_client
-to a kernel the benchmark starts itself (no server in between), in the same run. ``ws_rtt``
+``flood`` also measure the *floor*: the same requests made straight over ZMQ, by a client as lean
+as the websocket one, to a kernel the benchmark starts itself (no server in between), in the
+same run. ``ws_rtt``
 alternates blocks of round trips between the two kernels; ``flood`` runs the floor after the
 target's own kernel has been deleted. The two kernels are started side by side (not timed).
 
@@ -24,15 +25,13 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 from .kernelclient import (
     KERNEL_NAME,
+    DirectKernel,
     FloodResult,
     KernelSocket,
-    direct_flood,
     direct_kernel,
-    direct_rtt,
     missing_ranges,
     received_lines,
 )
@@ -89,7 +88,7 @@ async def start_side_by_side(
     floor_stack: contextlib.AsyncExitStack[bool | None],
     target_stack: contextlib.AsyncExitStack[bool | None],
     target: RunningTarget,
-) -> tuple[Any, KernelSocket]:
+) -> tuple[DirectKernel, KernelSocket]:
     """Start the floor kernel and a target kernel at the same time (set-up, not timed); each is
     stopped when its stack closes, also if the other failed to start."""
     started = await asyncio.gather(
@@ -100,9 +99,9 @@ async def start_side_by_side(
     for outcome in started:
         if isinstance(outcome, BaseException):
             raise outcome
-    kc, ws = started
-    assert isinstance(ws, KernelSocket)
-    return kc, ws
+    direct, ws = started
+    assert isinstance(direct, DirectKernel) and isinstance(ws, KernelSocket)
+    return direct, ws
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,33 +156,37 @@ def kernel_start(target: RunningTarget, cfg: RunConfig) -> Measurements:
 @register(
     "ws_rtt",
     "500 sequential kernel_info round trips on one websocket (quick: 100), and the same straight "
-    "over ZMQ (floor)",
+    "over ZMQ (floor; and with jupyter_client's client)",
 )
 def ws_rtt(target: RunningTarget, cfg: RunConfig) -> Measurements:
     n = cfg.ws_rtt_requests
 
-    async def measure() -> tuple[list[float], list[float]]:
+    async def measure() -> tuple[list[float], list[float], list[float]]:
         # Both kernels stay up and the round trips alternate in blocks, so that the floor and
         # the target see the same machine (a single 2-core VM drifts by a millisecond or more).
         samples: list[float] = []
         floor: list[float] = []
+        with_jupyter_client: list[float] = []
         async with contextlib.AsyncExitStack() as stack:
-            kc, ws = await start_side_by_side(stack, stack, target)
+            direct, ws = await start_side_by_side(stack, stack, target)
             await ws.rtt(cfg.ws_rtt_warmup)
-            await direct_rtt(kc, cfg.ws_rtt_warmup)
+            await direct.rtt(cfg.ws_rtt_warmup)
+            await direct.jupyter_client_rtt(cfg.ws_rtt_warmup)
             for start in range(0, n, RTT_BLOCK):
                 count = min(RTT_BLOCK, n - start)
                 samples += await ws.rtt(count)
-                floor += await direct_rtt(kc, count)
-        return samples, floor
+                floor += await direct.rtt(count)
+                with_jupyter_client += await direct.jupyter_client_rtt(count)
+        return samples, floor, with_jupyter_client
 
-    samples, floor = asyncio.run(measure())
+    samples, floor, with_jupyter_client = asyncio.run(measure())
     median, floor_median = statistics.median(samples), statistics.median(floor)
     return {
         "ws_rtt_median_ms": median,
         "ws_rtt_p99_ms": percentile(samples, 99),
         "ws_rtt_zmq_floor_median_ms": floor_median,
         "ws_rtt_over_floor_ms": median - floor_median,
+        "ws_rtt_jupyter_client_median_ms": statistics.median(with_jupyter_client),
     }
 
 
@@ -207,11 +210,11 @@ def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
         # kernel has run its flood and has been deleted.
         async with contextlib.AsyncExitStack() as floor_stack:
             async with contextlib.AsyncExitStack() as target_stack:
-                kc, ws = await start_side_by_side(floor_stack, target_stack, target)
+                direct, ws = await start_side_by_side(floor_stack, target_stack, target)
                 await ws.flood("pass")  # warm-up: first execute of the kernel
                 result = await ws.flood(code)
-            await direct_flood(kc, "pass")
-            floor = await direct_flood(kc, code)
+            await direct.flood("pass")
+            floor = await direct.flood(code)
         return result, floor
 
     result, floor = asyncio.run(measure())
