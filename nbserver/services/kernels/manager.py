@@ -542,6 +542,7 @@ class KernelManager:
                 km.remove_files()
             await self.records.forget(record.kernel_id)
             return False
+        await _stdin_linked(kernel)  # as for a kernel we start: input() must reach this server
         # the probe's own messages are not activity: track from here, with the recorded activity
         kernel.execution_state = state
         kernel.last_activity = record.last_activity

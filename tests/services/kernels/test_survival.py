@@ -325,6 +325,17 @@ async def test_sigkill_server_then_restart_reattaches_kernels(cluster: Cluster) 
     assert reply.content["status"] == "ok" and out.split() == ["42", str(pid)]
     out, _ = await run(second, other, "print(y)")
     assert out.strip() == "kept"
+    ws = await KernelSocket.connect(second.ws_base, other, TOKEN)  # input() reaches the new server
+    try:
+        msg_id = await ws.execute("answer = input('again? ')", allow_stdin=True)
+        prompt = await ws.until(lambda m: m.channel == "stdin", timeout=10)
+        assert prompt[-1].msg_type == "input_request" and prompt[-1].content["prompt"] == "again? "
+        await ws.send("stdin", "input_reply", {"value": "yes"}, parent=prompt[-1].header)
+        await ws.until(lambda m: m.channel == "shell" and m.parent_header.get("msg_id") == msg_id)
+    finally:
+        ws.close()
+    out, _ = await run(second, other, "print(answer)")
+    assert out.strip() == "yes"
     assert cluster.pids_of(store) == pids
 
     r = await second.http.post("api/shutdown")
