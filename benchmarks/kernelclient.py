@@ -115,6 +115,15 @@ class FloodResult:
     def msgs_per_s(self) -> float:
         return self.messages / self.seconds
 
+    def add(self, msg: Message) -> bool:
+        """Count one iopub message of the execute; True when it is the closing ``status: idle``."""
+        self.messages += 1
+        if msg.msg_type == "stream":
+            out = self.stdout if msg.content.get("name") == "stdout" else self.stderr
+            out.append(str(msg.content.get("text", "")))
+            return False
+        return msg.msg_type == "status" and msg.content.get("execution_state") == "idle"
+
 
 def received_lines(texts: list[str], expected: int) -> set[int]:
     """Which of the lines ``0 .. expected-1`` occur in the concatenated ``texts``."""
@@ -244,14 +253,7 @@ class KernelSocket:
                 replied = True
                 deadline = min(deadline, time.monotonic() + IDLE_GRACE_S)
                 continue
-            if msg.channel != "iopub":
-                continue
-            result.messages += 1
-            kind = msg.msg_type
-            if kind == "stream":
-                out = result.stdout if msg.content.get("name") == "stdout" else result.stderr
-                out.append(str(msg.content.get("text", "")))
-            elif kind == "status" and msg.content.get("execution_state") == "idle":
+            if msg.channel == "iopub" and result.add(msg):
                 result.seconds = last - t0
                 return result
 
@@ -380,14 +382,7 @@ class DirectKernel:
                     f"no status: idle within {timeout:.0f} s ({result.messages} messages)"
                 ) from None
             msg = self._message("iopub", frames)
-            if msg.parent_id != msg_id:
-                continue
-            result.messages += 1
-            kind = msg.msg_type
-            if kind == "stream":
-                out = result.stdout if msg.content.get("name") == "stdout" else result.stderr
-                out.append(str(msg.content.get("text", "")))
-            elif kind == "status" and msg.content.get("execution_state") == "idle":
+            if msg.parent_id == msg_id and result.add(msg):
                 result.seconds = time.perf_counter() - t0
                 return result
 
