@@ -14,16 +14,23 @@ in a **text** frame when it has no buffers, and otherwise in a **binary** frame:
 
 Server to client, :func:`encode` splices the kernel's JSON parts into that object without
 parsing them (only the small header is read, for ``msg_id`` and ``msg_type``). Client to server,
-:func:`decode` parses the JSON and re-encodes each part compactly for signing.
+:func:`decode` parses the JSON with the standard library (exact integers of any size; NaN,
+Infinity and numbers beyond a float's range refused) and re-encodes each part compactly for
+signing, with orjson: 30 times faster than ``json.dumps`` on a large string, and exact for
+everything the parser let through except what orjson refuses (integers over 64 bits, lone
+surrogates, nesting over 254 levels), which goes to the standard library.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import struct
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from .errors import ProtocolError
 
@@ -34,6 +41,10 @@ _U32 = struct.Struct(">I")
 
 def _dumps(obj: Any) -> bytes:
     try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        pass
+    try:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: keep them as JSON escapes
         return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
@@ -42,6 +53,18 @@ def _dumps(obj: Any) -> bytes:
 def _no_constant(name: str) -> Any:
     """NaN and Infinity are not JSON (browsers never send them); the kernel would refuse them."""
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    """A JSON number such as 1e400 parses to infinity, which no JSON encoder may write back."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:32]} is beyond a float's range")
+    return value
+
+
+# one decoder for every message: json.loads with hooks would build a new one per call
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 def encode(channel: str, parts: Sequence[bytes]) -> tuple[bytes, bool]:
@@ -107,18 +130,19 @@ def decode(frame: bytes | str) -> tuple[str | None, list[bytes]]:
     frame; ``channel`` is ``None`` when the message names none.
 
     Raises:
-        ProtocolError: bad binary offsets, invalid JSON (NaN and Infinity included), a message
+        ProtocolError: bad binary offsets, invalid JSON (NaN, Infinity and numbers beyond a
+            float's range included), a message
             that is not an object, a header that is not an object with ``msg_id`` and
             ``msg_type``, or non-object parent_header/metadata/content.
     """
     buffers: list[bytes] = []
-    if isinstance(frame, str):
-        text = frame.encode("utf-8", "surrogatepass")
-    else:
-        text, buffers = _split_binary(frame)
+    raw: bytes | str = frame
+    if isinstance(frame, bytes):
+        raw, buffers = _split_binary(frame)
     try:
-        msg = json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
+        text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+        msg = _DECODER.decode(text)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise ProtocolError(f"message is not valid JSON: {exc}") from None
     if not isinstance(msg, dict):
         raise ProtocolError("message is not a JSON object")

@@ -60,6 +60,48 @@ def test_legacy_round_trip(channel, parent, metadata, content, bufs) -> None:
     assert decoded[4:] == bufs
 
 
+@given(
+    st.recursive(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.text(st.characters(), max_size=20),
+        ),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=30,
+    )
+)
+def test_legacy_decode_keeps_every_value(value: object) -> None:
+    """A client's content comes out of decode as the same JSON value, exactly: integers of any
+    size, every float, any text (lone surrogates included), nested lists and objects."""
+    frame = json.dumps({"header": header(), "content": {"v": value}})
+    _, parts = legacy.decode(frame)
+    assert json.loads(parts[3]) == {"v": value}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**64, -(2**70), "\ud800 lone", "caf\u00e9 \U0001f600", 1e-7, 5e-324, 1.7976931348623157e308],
+)
+def test_legacy_decode_values_orjson_refuses_or_writes_differently(value: object) -> None:
+    frame = json.dumps({"header": header(), "content": {"v": value}})
+    _, parts = legacy.decode(frame)
+    assert json.loads(parts[3]) == {"v": value}
+
+
+def test_legacy_decode_deep_nesting() -> None:
+    """Deeper than orjson writes (254 levels): the standard library takes over."""
+    value: object = "leaf"
+    for _ in range(400):
+        value = [value]
+    _, parts = legacy.decode(json.dumps({"header": header(), "content": {"v": value}}))
+    assert json.loads(parts[3]) == {"v": value}
+
+
 @given(json_objects, st.lists(st.binary(min_size=1, max_size=32), min_size=1, max_size=3))
 def test_legacy_binary_matches_jupyter_server(content, bufs) -> None:
     """jupyter_server's deserializer reads our binary frames, and ours reads its frames."""
@@ -146,6 +188,9 @@ def test_v1_decode_never_crashes(frame: bytes) -> None:
         json.dumps({"header": "h"}),
         json.dumps({"header": header(), "content": {"x": float("nan")}}),  # NaN: not JSON
         json.dumps({"header": header(), "content": {"x": float("-inf")}}),
+        '{"header": {"msg_id": "m", "msg_type": "t"}, "content": {"x": 1e400}}',  # inf once parsed
+        '{"header": {"msg_id": "m", "msg_type": "t"}, "content": {"x": [-2.5e999]}}',
+        b"\x00\x00\x00\x01\x00\x00\x00\x08\xff\xfe",  # JSON part not UTF-8
         b"",
         b"\x00\x00\x00\x00",
         b"\x00\x00\x00\x02\x00\x00\x00\x0c\x00\x00\x00\x0b{}",
