@@ -2,8 +2,8 @@
 replay after a disconnect, slow clients, and malformed frames.
 
 Bad frames tried: v1 garbage bytes, a v1 text frame, legacy invalid JSON, a legacy message with
-NaN in it, a legacy message with no header, an unknown channel, a message over
-max_ws_message_size, an unknown kernel id.
+NaN in it, one with 1e400 (infinite once parsed), a legacy message with no header, an unknown
+channel, a message over max_ws_message_size, an unknown kernel id.
 """
 
 from __future__ import annotations
@@ -224,6 +224,7 @@ async def test_malformed_frames_are_skipped(client: Client, kernel_id: str) -> N
         json.dumps({"content": {}}),
         json.dumps({"header": {"msg_id": "x", "msg_type": "y"}, "channel": "iopub"}),
         '{"header": {"msg_id": "n", "msg_type": "execute_request"}, "content": {"x": NaN}}',
+        '{"header": {"msg_id": "o", "msg_type": "execute_request"}, "content": {"x": 1e400}}',
     ):
         await other.conn.write_message(bad)
     outputs, _ = await good.run("print('still fine')")
