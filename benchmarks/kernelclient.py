@@ -326,15 +326,16 @@ class DirectKernel:
     def _message(channel: str, frames: list[bytes]) -> Message:
         return Message(channel, parts=frames[frames.index(b"<IDS|MSG>") + 2 :])
 
-    async def rtt(self, count: int) -> list[float]:
-        """Milliseconds of ``count`` sequential kernel_info round trips (send -> reply)."""
+    async def rtt(self, count: int, timeout: float = 60.0) -> list[float]:
+        """Milliseconds of ``count`` sequential kernel_info round trips (send -> reply). Each
+        receive has a timeout, as :meth:`KernelSocket.recv` has."""
         samples = []
         for _ in range(count):
             t0 = time.perf_counter()
             msg_id = await self._send("kernel_info_request", {})
             while True:
-                reply = self._message("shell", await self._shell.recv_multipart())
-                if reply.parent_id == msg_id:
+                frames = await asyncio.wait_for(self._shell.recv_multipart(), timeout)
+                if self._message("shell", frames).parent_id == msg_id:
                     break
             samples.append((time.perf_counter() - t0) * 1000.0)
         return samples

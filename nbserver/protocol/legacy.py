@@ -131,9 +131,8 @@ def decode(frame: bytes | str) -> tuple[str | None, list[bytes]]:
 
     Raises:
         ProtocolError: bad binary offsets, invalid JSON (NaN, Infinity and numbers beyond a
-            float's range included), a message
-            that is not an object, a header that is not an object with ``msg_id`` and
-            ``msg_type``, or non-object parent_header/metadata/content.
+            float's range included), a message that is not an object, a header that is not an
+            object with ``msg_id`` and ``msg_type``, or non-object parent_header/metadata/content.
     """
     buffers: list[bytes] = []
     raw: bytes | str = frame

@@ -490,20 +490,14 @@ class KernelChannels:
 
 
 @functools.cache
-def _backend() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-    """pyzmq's Cython ``send``, ``recv`` and ``get`` (below the Python layer of ``zmq.Socket``)."""
+def _backend() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any], type[Exception]]:
+    """pyzmq's Cython ``send``, ``recv`` and ``get`` (below the Python layer of ``zmq.Socket``),
+    and ``zmq.Again``."""
     import zmq
     import zmq.backend
 
     assert (zmq.NOBLOCK, zmq.SNDMORE, zmq.EVENTS, zmq.POLLIN) == (_NOBLOCK, _SNDMORE, _EVENTS, _POLLIN)
-    return zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get
-
-
-@functools.cache
-def _again() -> type[Exception]:
-    import zmq
-
-    return zmq.Again
+    return zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get, zmq.Again
 
 
 def _readable(sock: zmq.Socket[bytes]) -> bool:
@@ -527,10 +521,10 @@ def recv_multipart(sock: zmq.Socket[bytes]) -> list[bytes] | None:
     RCVMORE instead costs an enum conversion a part in pyzmq. A wake-up of the socket's FD
     almost always has a message waiting, so this tries to take one rather than asking first;
     the ``zmq.Again`` of a wake-up with none resets the FD's edge just as asking does."""
-    _, recv, _ = _backend()
+    _, recv, _, again = _backend()
     try:
         frame = recv(sock, _NOBLOCK, copy=False)
-    except _again():
+    except again:
         return None
     frames = [frame.bytes]
     while frame.more:
