@@ -47,13 +47,19 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 class TrailingSlashHandler(PageHandler):
-    """``/api/`` -> ``/api``: any path with a trailing slash, query kept (as jupyter_server)."""
+    """``/api/`` -> ``/api``: any path with a trailing slash, query kept (as jupyter_server).
+
+    The target is the request's own path as sent (base URL included, still percent-encoded),
+    with its trailing slashes cut and any run of leading slashes or backslashes made one ``/``:
+    never a URL that a browser would read as another host (``//evil.com/``, ``/%2Fevil.com/``
+    whose decoded match is ``//evil.com``, ``/\\evil.com/``)."""
 
     access = Access.PUBLIC
 
     def get(self, path: str) -> None:
-        query = self.request.query
-        self.redirect(path + ("?" + query if query else ""))
+        raw_path, _, query = (self.request.uri or "/").partition("?")
+        target = "/" + raw_path.lstrip("/\\").rstrip("/")
+        self.redirect(target + ("?" + query if query else ""))
 
     head = get
 

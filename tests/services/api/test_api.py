@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from urllib.parse import urljoin
 
 import yaml
 
@@ -77,6 +78,40 @@ async def test_trailing_slash_redirects_keeping_the_query(client: Client) -> Non
     r = await client.get("api/", auth=None, params={"a": "1"})
     assert r.status == 302
     assert r.headers["Location"] == "/api?a=1"
+
+
+async def _raw_get(port: int, target: str) -> tuple[int, dict[str, str]]:
+    """``GET target`` with the request line exactly as given (no client normalises it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+    head = (await reader.read()).split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    writer.close()
+    headers = dict(line.split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), headers
+
+
+async def test_trailing_slash_redirect_never_leaves_the_server(server: Server) -> None:
+    # the decoded path of /%2Fevil.com/ is //evil.com: redirecting there sent browsers away
+    bad = ("//evil.com/", "/%2Fevil.com/", "/%5Cevil.com/", "/\\evil.com/", "///evil.com//", "//evil.com/x/")
+    for target in bad:
+        status, headers = await _raw_get(server.port, target)
+        assert status == 302, target
+        location = headers["Location"]
+        assert urljoin(f"http://127.0.0.1:{server.port}/", location).startswith(
+            f"http://127.0.0.1:{server.port}/"
+        ), (target, location)
+        assert location.startswith("/") and location[1:2] not in ("/", "\\"), (target, location)
+
+
+async def test_trailing_slash_redirect_keeps_the_base_url(make_server) -> None:
+    server = await make_server(base_url="/jp/lab")
+    for target, location in (
+        ("/jp/lab/api/", "/jp/lab/api"),
+        ("/jp/lab/no/such%20dir/?a=1&b=%2F", "/jp/lab/no/such%20dir?a=1&b=%2F"),
+        ("/jp/lab/no//where//", "/jp/lab/no//where"),
+    ):
+        status, headers = await _raw_get(server.port, target)
+        assert (status, headers["Location"]) == (302, location), target
 
 
 async def test_unknown_api_paths_are_json_404_for_every_method(client: Client) -> None:
