@@ -33,6 +33,9 @@ from .passwords import verify_password
 __all__ = ["AuthResult", "Authenticator", "Identity", "User", "Via"]
 
 _AUTH_HEADER = re.compile(r"\s*(token|bearer)\s+(\S+)\s*", re.IGNORECASE)
+# Other schemes (Basic, Negotiate...) belong to a proxy in front, which often forwards them:
+# they are not ours to judge, and the request's token or cookie still counts (as in jupyter_server).
+_OUR_SCHEME = re.compile(r"\s*(token|bearer)(\s|$)", re.IGNORECASE)
 _COOKIE_FORMAT = 1
 
 
@@ -146,7 +149,7 @@ class Authenticator:
         if not self.enabled:
             return AuthResult(Identity(self.user, Via.OPEN))
         token = None
-        if authorization:
+        if authorization and _OUR_SCHEME.match(authorization):
             match = _AUTH_HEADER.fullmatch(authorization)
             token = match.group(2) if match else None
             if token is None:

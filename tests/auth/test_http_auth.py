@@ -47,8 +47,11 @@ async def test_token_in_query(client: Client) -> None:
     [
         ({"Authorization": "token wrong"}, {}, "bad token"),
         ({"Authorization": f"token {TOKEN}x"}, {}, "bad token"),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, {}, "bad authorization header"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, {}, "no credential"),  # a proxy's, not ours
+        ({"Authorization": f"tokens {TOKEN}"}, {}, "no credential"),
         ({"Authorization": "token"}, {}, "bad authorization header"),
+        ({"Authorization": " Bearer  "}, {}, "bad authorization header"),
+        ({"Authorization": f"token {TOKEN} extra"}, {}, "bad authorization header"),
         ({}, {"token": "wrong"}, "bad token"),
         ({}, {"token": ""}, "bad token"),
         ({}, {}, "no credential"),
@@ -60,6 +63,17 @@ async def test_bad_credentials_are_403_naming_the_check(
     r = await client.get("api/status", auth=None, headers=headers, params=params)
     assert r.status == 403
     assert r.json == {"message": f"Authentication required ({failure})", "reason": "auth"}
+
+
+async def test_a_proxys_authorization_header_does_not_hide_the_token_or_cookie(client: Client) -> None:
+    # nginx's auth_basic forwards the browser's Basic header: the user's own credential counts
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    assert (await client.get("api/status", auth="query", headers=basic)).status == 200
+    assert (await client.get("", auth="query", use_cookies=True)).status == 302  # the login cookie
+    assert (await client.get("api/status", auth=None, headers=basic, use_cookies=True)).status == 200
+    assert (await client.get("tree", auth=None, headers=basic, use_cookies=True)).status == 200
+    wrong = {"Authorization": "token wrong"}  # a token header of ours is judged, cookie or not
+    assert (await client.get("api/status", auth=None, headers=wrong, use_cookies=True)).status == 403
 
 
 async def test_wrong_header_token_is_not_rescued_by_the_query(client: Client) -> None:
