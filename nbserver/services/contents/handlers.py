@@ -336,21 +336,34 @@ class FilesHandler(PageHandler):
             self.set_header("Last-Modified", datetime.fromtimestamp(download.last_modified, timezone.utc))
             self.set_header("Referrer-Policy", "no-referrer")  # keeps a ?token= out of Referer
             if include_body:
-                await self._stream(head, chunks)
+                await self._stream(head, chunks, download.size)
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
 
-    async def _stream(self, head: bytes, chunks: Any) -> None:
+    async def _stream(self, head: bytes, chunks: Any, size: int) -> None:
+        """Send exactly the ``size`` bytes that Content-Length promised. A file that grows
+        meanwhile (a log being written) is cut at its size when opened; one that shrinks ends
+        the connection early, so the client sees an incomplete body, never a complete-looking one."""
+        sent = 0
         try:
-            self.write(head)
-            await self.flush()
-            async for chunk in chunks:
-                self.write(chunk)
-                await self.flush()
+            block: bytes | None = head
+            while block is not None and sent < size:
+                block = block[: size - sent]
+                if block:
+                    self.write(block)
+                    await self.flush()
+                    sent += len(block)
+                block = await anext(chunks, None)
         except StreamClosedError:
             self.ctx.log.info("Client went away while downloading %s", self.request.path)
+            return
+        if sent < size:
+            self.ctx.log.warning(
+                "%s shrank while being downloaded: %d of %d bytes sent", self.request.path, sent, size
+            )
+            self.request.connection.close()  # type: ignore[union-attr]
 
     async def head(self, path: str) -> None:
         await self.get(path, include_body=False)

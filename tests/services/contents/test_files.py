@@ -11,11 +11,15 @@ import asyncio
 import hashlib
 import json
 import os
+import re
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from nbserver import Server
 from nbserver.services.contents.handlers import content_disposition, files_media_type
 from tests.conftest import TOKEN, Client, Response
 from tests.services.contents.conftest import Start, seed
@@ -229,3 +233,61 @@ async def test_a_client_leaving_mid_download_frees_the_file(api: Client) -> None
         await asyncio.sleep(0.01)
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) <= fds
+
+
+async def _get_changing_the_file_after_the_headers(
+    port: int, path: str, change: Callable[[], None]
+) -> tuple[int, bytes]:
+    """``GET path``; once the headers are in (the server has sent at most a socket buffer's worth
+    of a 32 MB file by then), ``change()`` the file, then read to the end: (Content-Length, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {TOKEN}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    match = re.search(rb"Content-Length: (\d+)", head)
+    assert head.startswith(b"HTTP/1.1 200") and match is not None, head
+    change()
+    body = await reader.read()
+    writer.close()
+    return int(match.group(1)), body
+
+
+async def test_a_file_growing_while_downloaded_is_sent_as_it_was_opened(
+    make_server: Callable[..., Awaitable[Server]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A log a kernel appends to: the body is the file's Content-Length bytes, and the server
+    does not fail on the bytes beyond (it raised "more data than Content-Length")."""
+    server = await make_server()
+    data = os.urandom(32 * 1024 * 1024)
+    target = Path(server.config.root_dir, "run.log")
+    target.write_bytes(data)
+
+    def grow() -> None:
+        with target.open("ab") as f:
+            f.write(b"y" * 1024 * 1024)
+
+    length, body = await _get_changing_the_file_after_the_headers(server.port, "/files/run.log", grow)
+    assert length == len(data)
+    assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+    assert "Uncaught exception" not in caplog.text
+
+
+async def test_a_file_shrinking_while_downloaded_ends_the_connection_early(
+    make_server: Callable[..., Awaitable[Server]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client gets fewer bytes than Content-Length (an incomplete download it can tell),
+    and the server logs why rather than an uncaught exception."""
+    server = await make_server()
+    target = Path(server.config.root_dir, "run.log")
+    target.write_bytes(os.urandom(32 * 1024 * 1024))
+
+    def shrink() -> None:
+        os.truncate(target, 1024 * 1024)
+
+    length, body = await _get_changing_the_file_after_the_headers(server.port, "/files/run.log", shrink)
+    assert length == 32 * 1024 * 1024
+    assert len(body) < length
+    assert "/files/run.log shrank while being downloaded" in caplog.text
+    assert "Uncaught exception" not in caplog.text
