@@ -206,6 +206,8 @@ class FileContentsManager(ContentsManager):
             raise NotFound(f"No such directory: {parent!r}")
         entry = os.path.join(parent_real, name)
         self._root.confine(entry, path)  # an existing symlink there may lead outside: 404 first
+        # where it lands, not just its API path: a symlinked folder may lead into a hidden one
+        self._refuse_hidden_write(self._root.relative(entry))
         if os.path.lexists(entry) and not (
             renamed is not None and renamed.lower() == entry.lower() and os.path.samefile(renamed, entry)
         ):

@@ -601,6 +601,26 @@ async def test_symlinks_out_of_the_root_are_refused_everywhere(api: Client, tmp_
 
 
 @pytest.mark.parametrize("manager_kind", ["filesystem"])
+async def test_symlinks_into_hidden_folders_take_no_writes(api: Client) -> None:
+    """A save or rename through ``pub -> .secret`` (or to the checkpoint folder) is 400 hidden: it
+    would land in a hidden folder, where the API could then neither read nor delete it. Copying
+    into such a folder is 404, as the folder is not there for reads."""
+    root = Path(api.server.config.root_dir)
+    (root / ".secret").mkdir()
+    (root / "pub").symlink_to(".secret", target_is_directory=True)
+    (root / "ck").symlink_to(".ipynb_checkpoints", target_is_directory=True)
+    (root / ".ipynb_checkpoints").mkdir()
+    seed(api, "a.txt", b"A")
+    assert_error(await put_text(api, "pub/new.txt"), 400, "hidden")
+    for target in ("pub/a.txt", "ck/a-checkpoint.txt"):
+        assert_error(await api.request("PATCH", url("a.txt"), json={"path": target}), 400, "hidden")
+    for folder in ("pub", "ck"):
+        assert_error(await api.post(url(folder), json={"copy_from": "a.txt"}), 404)
+    assert os.listdir(root / ".secret") == [] and os.listdir(root / ".ipynb_checkpoints") == []
+    assert await read(api, "a.txt") == "A"
+
+
+@pytest.mark.parametrize("manager_kind", ["filesystem"])
 async def test_saving_keeps_the_file_mode(api: Client) -> None:
     seed(api, "script.sh", b"#!/bin/sh\n")
     target = Path(api.server.config.root_dir, "script.sh")
