@@ -505,7 +505,15 @@ class FileContentsManager(ContentsManager):
         old_path, new_path = paths.normalize(old_path), paths.normalize(new_path)
         model = await self._run(old_path, self._rename, old_path, new_path)
         if old_path != new_path:
-            await self.checkpoints.rename_all(old_path, new_path)
+            try:
+                await self.checkpoints.rename_all(old_path, new_path)
+            except NBServerError as exc:  # the file has moved: that is the answer, not an error
+                log.warning(
+                    "Renamed %r to %r, but its checkpoint could not follow: %s",
+                    old_path,
+                    new_path,
+                    exc.message,
+                )
         return model
 
     def _rename(self, old_path: str, new_path: str) -> Model:

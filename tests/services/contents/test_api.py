@@ -621,6 +621,22 @@ async def test_symlinks_into_hidden_folders_take_no_writes(api: Client) -> None:
 
 
 @pytest.mark.parametrize("manager_kind", ["filesystem"])
+async def test_a_rename_whose_checkpoint_cannot_follow_still_succeeds(
+    api: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file has moved, so the answer is its new model (it was a 500, and a retry then 404)."""
+    root = Path(api.server.config.root_dir)
+    (root / "dst").mkdir()
+    (root / "dst" / ".ipynb_checkpoints").write_text("a file where the checkpoint folder would go")
+    nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    assert (await api.request("PUT", url("n.ipynb"), json=nb)).status == 201
+    r = await api.request("PATCH", url("n.ipynb"), json={"path": "dst/n.ipynb"})
+    assert r.status == 200 and r.json["path"] == "dst/n.ipynb"
+    assert (root / "dst" / "n.ipynb").exists() and not (root / "n.ipynb").exists()
+    assert "but its checkpoint could not follow" in caplog.text
+
+
+@pytest.mark.parametrize("manager_kind", ["filesystem"])
 async def test_saving_keeps_the_file_mode(api: Client) -> None:
     seed(api, "script.sh", b"#!/bin/sh\n")
     target = Path(api.server.config.root_dir, "script.sh")
