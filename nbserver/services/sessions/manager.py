@@ -12,7 +12,8 @@ Semantics follow jupyter_server 2.21:
   running one) shuts the previous kernel down.
 
 Concurrent creations for one path are serialised by a per-path :class:`asyncio.Lock`, so they
-yield one session and one kernel.
+yield one session and one kernel. Changes and deletion of one session are serialised by a
+per-session lock, so that no kernel a change starts is left running outside every session.
 
 With a file store, rows outlive the server together with their kernels: the kernel manager
 records its kernels in the same store and re-attaches them at start-up (same kernel ids), and
@@ -54,7 +55,7 @@ class SessionManager:
         self.store = store
         self.kernels = kernels
         self.contents_root = contents_root
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -63,19 +64,21 @@ class SessionManager:
         return await self.store.run(query, *args)
 
     @contextlib.asynccontextmanager
-    async def _path_lock(self, path: str) -> AsyncIterator[None]:
-        """Hold the lock of ``path``; locks are dropped when nobody holds or waits for them."""
-        lock, users = self._locks.get(path, (asyncio.Lock(), 0))
-        self._locks[path] = (lock, users + 1)
+    async def _lock(self, kind: str, key: str) -> AsyncIterator[None]:
+        """Hold the lock of ``key`` (a path, or a session id, as ``kind`` says); locks are
+        dropped when nobody holds or waits for them."""
+        name = (kind, key)
+        lock, users = self._locks.get(name, (asyncio.Lock(), 0))
+        self._locks[name] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
-            lock, users = self._locks[path]
+            lock, users = self._locks[name]
             if users == 1:
-                del self._locks[path]
+                del self._locks[name]
             else:
-                self._locks[path] = (lock, users - 1)
+                self._locks[name] = (lock, users - 1)
 
     async def _alive(self, row: SessionRow | None) -> SessionRow | None:
         """``row`` if its kernel is running; otherwise the row is deleted and None returned."""
@@ -136,7 +139,7 @@ class SessionManager:
             NBServerError: 500 when the kernel fails to start (``"kernel failed"``).
         """
         path = paths.normalize(path)
-        async with self._path_lock(path):
+        async with self._lock("path", path):
             for row in await self._db(self.store.find_path, path):
                 if await self._alive(row) is not None:
                     return self._model(row)
@@ -177,27 +180,35 @@ class SessionManager:
             BadRequest: ``kernel_id`` names no running kernel (``"no such kernel"``).
             NBServerError: 500 when a new kernel fails to start.
         """
-        row = await self._row(session_id)
-        new_path = paths.normalize(path) if path is not None else row.path
-        new_kernel = row.kernel_id
-        if kernel_id is not None:
-            if kernel_id not in self.kernels.kernels:
-                raise BadRequest(f"No such kernel: {kernel_id}", reason="no such kernel")
-            new_kernel = kernel_id
-        elif kernel_name is not None:
-            new_kernel = (await self._start_kernel(new_path, kernel_name, None)).id
-        updated = SessionRow(
-            session_id,
-            new_path,
-            row.name if name is None else name,
-            row.type if type is None else type,
-            new_kernel,
-        )
-        await self._db(self.store.replace, updated)
-        if new_kernel != row.kernel_id:
-            with contextlib.suppress(NotFound):  # already gone: nothing to stop
-                await self.kernels.shutdown_kernel(row.kernel_id)
-        return self._model(await self._row(session_id))
+        async with self._lock("session", session_id):
+            row = await self._row(session_id)
+            new_path = paths.normalize(path) if path is not None else row.path
+            new_kernel = row.kernel_id
+            started = None
+            if kernel_id is not None:
+                if kernel_id not in self.kernels.kernels:
+                    raise BadRequest(f"No such kernel: {kernel_id}", reason="no such kernel")
+                new_kernel = kernel_id
+            elif kernel_name is not None:
+                new_kernel = started = (await self._start_kernel(new_path, kernel_name, None)).id
+            updated = SessionRow(
+                session_id,
+                new_path,
+                row.name if name is None else name,
+                row.type if type is None else type,
+                new_kernel,
+            )
+            try:
+                await self._db(self.store.replace, updated)
+            except BaseException:
+                if started is not None:  # no session will ever name it
+                    with contextlib.suppress(NotFound):
+                        await self.kernels.shutdown_kernel(started)
+                raise
+            if new_kernel != row.kernel_id:
+                with contextlib.suppress(NotFound):  # already gone: nothing to stop
+                    await self.kernels.shutdown_kernel(row.kernel_id)
+            return self._model(await self._row(session_id))
 
     async def delete(self, session_id: str) -> None:
         """Forget a session and shut its kernel down.
@@ -207,14 +218,17 @@ class SessionManager:
             Gone: the session existed but its kernel was already gone (``"kernel gone"``); the
                 session is deleted all the same.
         """
-        row = await self._db(self.store.get, session_id)
-        if row is None:
-            raise NotFound(f"Session not found: {session_id}", reason="no such session")
-        await self._db(self.store.delete, session_id)
-        try:
-            await self.kernels.shutdown_kernel(row.kernel_id)
-        except NotFound:
-            raise Gone(f"The kernel of session {session_id} was already gone", reason="kernel gone") from None
+        async with self._lock("session", session_id):
+            row = await self._db(self.store.get, session_id)
+            if row is None:
+                raise NotFound(f"Session not found: {session_id}", reason="no such session")
+            await self._db(self.store.delete, session_id)
+            try:
+                await self.kernels.shutdown_kernel(row.kernel_id)
+            except NotFound:
+                raise Gone(
+                    f"The kernel of session {session_id} was already gone", reason="kernel gone"
+                ) from None
 
     async def shutdown(self) -> None:
         """Close the database (server shutdown). Kernels are the kernel manager's to stop (or

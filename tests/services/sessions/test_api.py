@@ -109,6 +109,24 @@ async def test_patch_kernel_name_starts_a_new_kernel_and_stops_the_old(client: C
     assert await kernel_ids(client) == [new]
 
 
+async def test_kernel_changes_racing_each_other_or_a_delete_leave_no_kernel_behind(client: Client) -> None:
+    """Each kernel a PATCH starts ends up in the session or shut down: two kernel changes at
+    once, and a kernel change beside a DELETE, used to leave a kernel no session named."""
+    session = await create(client, path="race.ipynb", type="notebook")
+    path = f"api/sessions/{session['id']}"
+    change = {"kernel": {"name": "python3"}}
+    first, second = await asyncio.gather(*(client.request("PATCH", path, json=change) for _ in range(2)))
+    assert (first.status, second.status) == (200, 200)
+    assert first.json["kernel"]["id"] != second.json["kernel"]["id"]
+    assert await kernel_ids(client) == [(await client.get(path)).json["kernel"]["id"]]
+    patched, deleted = await asyncio.gather(
+        client.request("PATCH", path, json=change), client.request("DELETE", path)
+    )
+    assert deleted.status == 204 and patched.status in (200, 404)  # 404: the DELETE came first
+    assert await kernel_ids(client) == []
+    assert (await client.get("api/sessions")).json == []
+
+
 async def test_patch_kernel_id_switches_kernel(client: Client) -> None:
     session = await create(client, path="k.ipynb", type="notebook")
     kernel = (await client.post("api/kernels", json={})).json
