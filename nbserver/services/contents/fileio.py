@@ -187,10 +187,16 @@ def target_mode(target: str) -> int | None:
     return stat.S_IMODE(st.st_mode)
 
 
-def commit(temp: str, target: str, mode: int | None, times_ns: tuple[int, int] | None = None) -> None:
+def commit(
+    temp: str, target: str, mode: int | None, times_ns: tuple[int, int] | None = None, *, replace: bool = True
+) -> None:
     """Make the temp file ``target``, atomically: fsync it, give it ``mode`` (``None``: the
     umask's) and ``(atime_ns, mtime_ns)`` if given, ``os.replace`` it onto ``target``, fsync the
-    directory. On failure ``temp`` is removed and ``target`` is untouched."""
+    directory. On failure ``temp`` is removed and ``target`` is untouched.
+
+    ``replace=False`` makes a NEW file: FileExistsError if ``target`` exists, also when it
+    appears meanwhile (a hard link is made, which the OS refuses on an existing name; where links
+    are not supported, the check and the rename are two steps)."""
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_APPEND | BINARY)
         try:
@@ -201,11 +207,27 @@ def commit(temp: str, target: str, mode: int | None, times_ns: tuple[int, int] |
             os.chmod(temp, mode)
         if times_ns is not None:
             os.utime(temp, ns=times_ns)
-        os.replace(temp, target)
+        if replace:
+            os.replace(temp, target)
+        else:
+            _link_new(temp, target)
     except BaseException:
         remove_quietly(temp)
         raise
     fsync_dir(os.path.dirname(target))
+
+
+def _link_new(temp: str, target: str) -> None:
+    try:
+        os.link(temp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network and FUSE filesystems)
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "File exists", target) from None
+        os.rename(temp, target)
+        return
+    remove_quietly(temp)
 
 
 def fsync_dir(directory: str) -> None:
@@ -228,9 +250,11 @@ def atomic_write(target: str, data: bytes, mode: int | None) -> None:
     commit(new_temp(os.path.dirname(target), data), target, mode)
 
 
-def atomic_copy(source: str, target: str, mode: int | None, times_ns: tuple[int, int] | None) -> None:
+def atomic_copy(
+    source: str, target: str, mode: int | None, times_ns: tuple[int, int] | None, *, replace: bool = True
+) -> None:
     """Copy the file ``source`` onto ``target``, all or nothing (see :func:`commit`)."""
-    commit(new_temp(os.path.dirname(target), source=source), target, mode, times_ns)
+    commit(new_temp(os.path.dirname(target), source=source), target, mode, times_ns, replace=replace)
 
 
 def move(source: str, target: str) -> None:

@@ -570,7 +570,10 @@ class FileContentsManager(ContentsManager):
         if not to_path:
             raise Conflict(f"File already exists: {to_path}", reason="exists")
         target = self._new_entry(to_path)
-        fileio.atomic_copy(source, target, stat.S_IMODE(st.st_mode), None)
+        try:  # a copy never replaces: another request may have taken the name since the check
+            fileio.atomic_copy(source, target, stat.S_IMODE(st.st_mode), None, replace=False)
+        except FileExistsError:
+            raise Conflict(f"File already exists: {to_path}", reason="exists") from None
         return self._model_of(to_path, target)
 
     # -- life cycle --------------------------------------------------------------------------

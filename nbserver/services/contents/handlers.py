@@ -20,7 +20,7 @@ import orjson
 from tornado.iostream import StreamClosedError
 
 from ...context import ServerContext
-from ...errors import BadRequest, NotFound
+from ...errors import BadRequest, Conflict, NotFound
 from ...routing import Route
 from ...web import Access, APIHandler, BaseHandler, PageHandler, encode_json, parse_json
 from . import models, paths
@@ -69,6 +69,7 @@ def _posix_time(iso: str) -> datetime:
 
 #: request bodies larger than this are parsed in a worker thread
 _OFF_LOOP_BYTES = 256 * 1024
+_NAME_ATTEMPTS = 10  # a copy's name is chosen again this often when another copy took it
 
 
 def _object(body: Any) -> dict[str, Any] | None:
@@ -184,9 +185,15 @@ class ContentsHandler(_ContentsAPIHandler):
         if not isinstance(copy_from, str) or not copy_from:
             raise BadRequest("copy_from must be a path", reason="bad model")
         source = paths.normalize(copy_from)
-        taken = await self.manager.names(directory)
-        name = models.increment_name(paths.split(source)[1], taken.__contains__, insert="-Copy")
-        return await self.manager.copy(source, paths.join(directory, name))
+        for attempt in range(_NAME_ATTEMPTS):
+            taken = await self.manager.names(directory)
+            name = models.increment_name(paths.split(source)[1], taken.__contains__, insert="-Copy")
+            try:
+                return await self.manager.copy(source, paths.join(directory, name))
+            except Conflict:  # a copy at the same moment took the name: pick the next
+                if attempt == _NAME_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def patch(self, path: str = "") -> None:
         """Rename to the body's ``{"path": new}``: 200 + ``Location``; 400 without a string

@@ -16,6 +16,8 @@ database, memory in the tests) plugs in by implementing them. Rules every implem
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -169,11 +171,16 @@ class ContentsManager(ABC):
         type = type or ("notebook" if ext == ".ipynb" else "file")
         if await self.kind(directory) != "directory":
             raise NotFound(f"No such directory: {directory!r}")
-        names = await self.names(directory)
-        name = untitled_name(type, ext, names.__contains__)
         data = new_notebook_bytes() if type == "notebook" else b"" if type == "file" else None
-        model, _ = await self.save(paths.join(directory, name), SaveRequest(type, data, None, None))
+        async with self._untitled_lock:  # two at once (a double click) must not pick one name
+            names = await self.names(directory)
+            name = untitled_name(type, ext, names.__contains__)
+            model, _ = await self.save(paths.join(directory, name), SaveRequest(type, data, None, None))
         return model
+
+    @functools.cached_property
+    def _untitled_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
 
     async def names(self, directory: str) -> set[str]:
         """Every name in ``directory`` (for choosing a free name). This default reads the listing;

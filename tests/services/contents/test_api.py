@@ -19,6 +19,7 @@ an oversized body; symlinks out of the root (filesystem).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -567,6 +568,26 @@ async def test_oversized_body_is_413(start: Start) -> None:
     assert_error(await put_text(api, "a.txt", "x" * 2000), 413, "too large")
     assert_error(await get(api, "a.txt"), 404)
     assert (await put_text(api, "a.txt", "x" * 100)).status == 201
+
+
+async def test_simultaneous_creations_never_share_a_name(api: Client) -> None:
+    """A double click on "New notebook", or two copies of same-named files into one folder:
+    each gets its own name and file (they used to answer 201 for one path, one file lost)."""
+    seed(api, "dst", None)
+    made = await asyncio.gather(*(api.post(url("dst"), json={"type": "notebook"}) for _ in range(4)))
+    assert [r.status for r in made] == [201] * 4
+    assert len({r.json["path"] for r in made}) == 4
+    seed(api, "x/data.bin", b"x" * 3_000_000)
+    seed(api, "y/data.bin", b"y")
+    copies = await asyncio.gather(
+        api.post(url("dst"), json={"copy_from": "x/data.bin"}),
+        api.post(url("dst"), json={"copy_from": "y/data.bin"}),
+    )
+    assert [r.status for r in copies] == [201, 201]
+    paths = {r.json["path"] for r in copies}
+    assert len(paths) == 2
+    sizes = sorted([(await get(api, path)).json["size"] for path in paths])
+    assert sizes == [1, 3_000_000]
 
 
 # -- filesystem only -----------------------------------------------------------------------------------

@@ -943,3 +943,17 @@ async def test_download_closes_early(cm: FileContentsManager, root: Path) -> Non
     (root / "sub").mkdir()
     with pytest.raises(NotFound):
         await cm.download("sub")
+
+
+def test_a_commit_that_must_not_replace_refuses_an_existing_target(tmp_path: Path) -> None:
+    target = tmp_path / "taken.txt"
+    target.write_text("first")
+    temp = fileio.new_temp(str(tmp_path))
+    Path(temp).write_text("second")
+    with pytest.raises(FileExistsError):
+        fileio.commit(temp, str(target), None, replace=False)
+    assert target.read_text() == "first" and not os.path.exists(temp)
+    temp = fileio.new_temp(str(tmp_path))
+    Path(temp).write_text("new")
+    fileio.commit(temp, str(tmp_path / "free.txt"), None, replace=False)
+    assert (tmp_path / "free.txt").read_text() == "new" and not os.path.exists(temp)
