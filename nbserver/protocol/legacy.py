@@ -80,7 +80,7 @@ def encode(channel: str, parts: Sequence[bytes]) -> tuple[bytes, bool]:
     try:
         fields = json.loads(header)
         ids = _dumps(fields.get("msg_id")), _dumps(fields.get("msg_type"))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise ProtocolError("message header is not a JSON object") from None
     head = b"".join(
         [
@@ -143,6 +143,8 @@ def decode(frame: bytes | str) -> tuple[str | None, list[bytes]]:
         msg = _DECODER.decode(text)
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise ProtocolError(f"message is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("message JSON is nested too deeply") from None
     if not isinstance(msg, dict):
         raise ProtocolError("message is not a JSON object")
     header = msg.get("header")

@@ -69,7 +69,7 @@ def string_field(part: bytes, key: str) -> str | None:
     except orjson.JSONDecodeError:
         try:
             value = json.loads(part)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python allows
             return None
     field = value.get(key) if isinstance(value, dict) else None
     return field if isinstance(field, str) else None

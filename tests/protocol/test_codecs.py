@@ -190,6 +190,7 @@ def test_v1_decode_never_crashes(frame: bytes) -> None:
         json.dumps({"header": header(), "content": {"x": float("-inf")}}),
         '{"header": {"msg_id": "m", "msg_type": "t"}, "content": {"x": 1e400}}',  # inf once parsed
         '{"header": {"msg_id": "m", "msg_type": "t"}, "content": {"x": [-2.5e999]}}',
+        '{"header": {"msg_id": "m", "msg_type": "t"}, "content": ' + "[" * 100_000,  # RecursionError
         b"\x00\x00\x00\x01\x00\x00\x00\x08\xff\xfe",  # JSON part not UTF-8
         b"",
         b"\x00\x00\x00\x00",
@@ -279,3 +280,10 @@ def test_wire_string_field_reads_what_json_reads(value: object, key: str) -> Non
 def test_wire_string_field_odd_parts(part: bytes) -> None:
     """Where orjson refuses (NaN, a lone surrogate) or differs, and what no parser reads."""
     assert wire.string_field(part, "msg_id") == expected_field(part, "msg_id")
+
+
+def test_wire_string_field_of_json_nested_too_deep_is_none() -> None:
+    """Deeper than orjson (1,024) and than Python's parser goes: not a header, not a crash."""
+    assert (
+        wire.string_field(b'{"msg_id": "a", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "msg_id") is None
+    )

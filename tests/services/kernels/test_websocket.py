@@ -2,7 +2,8 @@
 replay after a disconnect, slow clients, and malformed frames.
 
 Bad frames tried: v1 garbage bytes, a v1 text frame, legacy invalid JSON, a legacy message with
-NaN in it, one with 1e400 (infinite once parsed), a legacy message with no header, an unknown
+NaN in it, one with 1e400 (infinite once parsed), JSON nested 100,000 deep (v1 header, legacy
+content), a legacy message with no header, an unknown
 channel, a message over max_ws_message_size, an unknown kernel id.
 """
 
@@ -216,7 +217,13 @@ async def test_reconnect_replays_every_line_exactly_once(client: Client, kernel_
 async def test_malformed_frames_are_skipped(client: Client, kernel_id: str) -> None:
     good = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1")
     other = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "legacy")
-    for bad in (b"\x00garbage", v1.encode("nope", [b"{}"] * 4), v1.encode("shell", [b"{}"] * 4)):
+    deep = b"[" * 100_000  # deeper than Python's JSON parser can go: RecursionError, not ValueError
+    for bad in (
+        b"\x00garbage",
+        v1.encode("nope", [b"{}"] * 4),
+        v1.encode("shell", [b"{}"] * 4),
+        v1.encode("shell", [deep, b"{}", b"{}", b"{}"]),
+    ):
         await good.conn.write_message(bad, binary=True)
     await good.conn.write_message("text in v1")
     for bad in (
@@ -225,6 +232,7 @@ async def test_malformed_frames_are_skipped(client: Client, kernel_id: str) -> N
         json.dumps({"header": {"msg_id": "x", "msg_type": "y"}, "channel": "iopub"}),
         '{"header": {"msg_id": "n", "msg_type": "execute_request"}, "content": {"x": NaN}}',
         '{"header": {"msg_id": "o", "msg_type": "execute_request"}, "content": {"x": 1e400}}',
+        '{"header": {"msg_id": "p", "msg_type": "execute_request"}, "content": ' + "[" * 100_000 + "}",
     ):
         await other.conn.write_message(bad)
     outputs, _ = await good.run("print('still fine')")
