@@ -454,9 +454,12 @@ class KernelChannels:
             self.iopub_seen.set()
             if self.on_iopub is not None:
                 self.on_iopub(string_field(parts[0], "msg_type") or "", parts[0], parts[3])
+            # the buffers as they were before delivery: a client found closing in deliver()
+            # detaches and keeps this message in its new buffer itself; once is enough
+            buffers = list(self.buffers.items())
             for attached in list(self.clients.values()):
                 attached.deliver(channel, parts)
-            for gone, buffer in list(self.buffers.items()):
+            for gone, buffer in buffers:
                 if buffer.expired():
                     del self.buffers[gone]
                 else:
@@ -483,9 +486,10 @@ class KernelChannels:
         """Tell every client the kernel is ``restarting`` or ``dead`` (an iopub status the
         server makes, as jupyter_server does; the kernel cannot send it itself)."""
         _, parts = new_message("status", {"execution_state": execution_state}, self._internal_session)
+        buffers = list(self.buffers.values())  # before delivery, as in _dispatch
         for client in list(self.clients.values()):
             client.deliver("iopub", parts)
-        for buffer in self.buffers.values():
+        for buffer in buffers:
             buffer.append("iopub", parts)
 
 
