@@ -146,6 +146,7 @@ class KernelManager:
         self._culler: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._restarts: dict[str, asyncio.Future[Kernel]] = {}  # in flight, by kernel id
         if activity is not None:
             activity.gauges["kernels"] = lambda: len(self.kernels)
             activity.gauges["connections"] = lambda: sum(k.connections for k in self.kernels.values())
@@ -376,12 +377,29 @@ class KernelManager:
         messages). An adopted kernel is stopped and a new process launched on the same
         connection info, which this server then manages like any kernel it started.
 
+        A restart asked for while one is running joins it (a double click, two tabs): the
+        kernel is fresh from the moment the running one began. Two at once used to start two
+        processes, one of which could outlive its kernel.
+
         Raises:
-            NotFound: no such kernel; for an adopted kernel, its kernelspec is no longer
-                installed (``"no such kernelspec"``; the kernel is left as it was).
+            NotFound: no such kernel, also when it is shut down during the restart; for an
+                adopted kernel, its kernelspec is no longer installed (``"no such
+                kernelspec"``; the kernel is left as it was).
             NBServerError: 500 if it does not come back.
         """
         kernel = self.get(kernel_id)
+        running = self._restarts.get(kernel_id)
+        if running is None:
+            running = self._restarts[kernel_id] = self._background(self._restart(kernel))
+            running.add_done_callback(lambda _: self._restarts.pop(kernel_id, None))
+        return await asyncio.shield(running)
+
+    def _check_not_removed(self, kernel: Kernel) -> None:
+        if kernel.id not in self.kernels:
+            raise NotFound(f"Kernel {kernel.id} was shut down during its restart", reason="no such kernel")
+
+    async def _restart(self, kernel: Kernel) -> Kernel:
+        kernel_id = kernel.id
         adopted = kernel.km if isinstance(kernel.km, AdoptedKernel) else None
         spec = await self.specs.get(kernel.name) if adopted is not None else None
         kernel.execution_state = "restarting"
@@ -396,15 +414,28 @@ class KernelManager:
             else:
                 await kernel.km.restart_kernel(now=False)
         except Exception as exc:
+            self._check_not_removed(kernel)
             kernel.execution_state = "dead"
             raise NBServerError(
                 f"Restarting kernel {kernel_id} failed: {exc}", reason="kernel failed"
             ) from exc
-        await self._save_record(kernel)  # a new process: a new pid, maybe new ports
-        info = kernel.km.get_connection_info(session=False)
-        if any(info.get(k) != kernel.channels.info.get(k) for k in ("ip", "shell_port", "iopub_port", "key")):
-            kernel.channels.reconnect(info)
-        await self._wait_ready(kernel)
+        if kernel.id not in self.kernels:  # shut down meanwhile, maybe before the new process began
+            await self._kill(kernel.km)
+            self._check_not_removed(kernel)
+        try:
+            await self._save_record(kernel)  # a new process: a new pid, maybe new ports
+            info = kernel.km.get_connection_info(session=False)
+            if any(
+                info.get(k) != kernel.channels.info.get(k) for k in ("ip", "shell_port", "iopub_port", "key")
+            ):
+                kernel.channels.reconnect(info)
+            await self._wait_ready(kernel)
+        except (ChannelsClosed, NBServerError) as exc:
+            self._check_not_removed(kernel)
+            if isinstance(exc, ChannelsClosed):
+                message = f"Restarting kernel {kernel_id} failed: {exc}"
+                raise NBServerError(message, reason="kernel failed") from exc
+            raise
         kernel.execution_state = "idle"
         return kernel
 

@@ -140,6 +140,64 @@ async def test_restart_waits_for_the_kernel_and_clears_state(client: Client) -> 
     ws.close()
 
 
+def kernel_processes() -> set[int]:
+    """Live ipykernel processes started by this process (the in-process server's kernels)."""
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                state, ppid = f.read().rpartition(b")")[2].split()[:2]
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if int(ppid) == os.getpid() and state != b"Z" and b"ipykernel_launcher" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+async def until_kernel_processes(count: int, timeout: float = 20.0) -> set[int]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(pids := kernel_processes()) != count:
+        assert asyncio.get_running_loop().time() < deadline, f"{len(pids)} kernel processes, not {count}"
+        await asyncio.sleep(0.1)
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts processes in /proc")
+async def test_two_restarts_at_once_are_one_restart(client: Client) -> None:
+    """A double click on Restart: both answer 200 once the kernel is back, and one process runs
+    (two at once answered 500 "invalid state" and could leave a process no kernel owned)."""
+    kernel = await start(client)
+    ws = await KernelSocket.connect(ws_base(client), kernel["id"], TOKEN)
+    await ws.run("x = 1")
+    path = f"api/kernels/{kernel['id']}/restart"
+    first, second = await asyncio.gather(client.post(path), client.post(path))
+    assert (first.status, second.status) == (200, 200), (first.text, second.text)
+    assert first.json["execution_state"] == second.json["execution_state"] == "idle"
+    _, reply = await ws.run("x")
+    assert reply.content["ename"] == "NameError"
+    await until_kernel_processes(1)
+    ws.close()
+    assert (await client.request("DELETE", f"api/kernels/{kernel['id']}")).status == 204
+    await until_kernel_processes(0)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="counts processes in /proc")
+async def test_delete_during_a_restart_is_404_for_the_restart(client: Client) -> None:
+    kernel = await start(client)
+    restart = asyncio.ensure_future(client.post(f"api/kernels/{kernel['id']}/restart"))
+    await asyncio.sleep(0.4)  # inside the restart: it takes a second or so
+    assert not restart.done()
+    assert (await client.request("DELETE", f"api/kernels/{kernel['id']}")).status == 204
+    r = await restart
+    assert (r.status, r.json["reason"]) == (404, "no such kernel"), r.text
+    await until_kernel_processes(0)
+    assert (await client.get("api/kernels")).json == []
+
+
 async def test_killed_kernel_is_restarted_and_clients_are_told(client: Client) -> None:
     kernel = await start(client)
     ws = await KernelSocket.connect(ws_base(client), kernel["id"], TOKEN)
