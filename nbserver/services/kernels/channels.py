@@ -157,7 +157,7 @@ class KernelChannels:
             ``signature_scheme``).
         context: the ZMQ context to open sockets in (any ``zmq.Context``; the sockets are
             plain ones, read when the loop sees their FD readable).
-        on_iopub: called with ``(msg_type, header bytes, content bytes)`` for every iopub message
+        on_iopub: called with ``(msg_type, parent_header bytes, content bytes)`` for every iopub message
             before it is fanned out (the kernel manager tracks state and activity with it).
         replay_bytes, replay_seconds: bounds of each disconnected client's replay buffer.
     """
@@ -197,6 +197,11 @@ class KernelChannels:
         #: right after start-up would hang); the shell socket answering proves nothing of it
         self.stdin_linked = asyncio.Event()
         self._monitor: tuple[zmq.Socket[bytes], zmq.Socket[bytes]] | None = None
+
+    @property
+    def internal_session(self) -> str:
+        """The session of the server's own requests (:meth:`request`), e.g. readiness probes."""
+        return self._internal_session
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -453,7 +458,7 @@ class KernelChannels:
         if channel == "iopub":
             self.iopub_seen.set()
             if self.on_iopub is not None:
-                self.on_iopub(string_field(parts[0], "msg_type") or "", parts[0], parts[3])
+                self.on_iopub(string_field(parts[0], "msg_type") or "", parts[1], parts[3])
             # the buffers as they were before delivery: a client found closing in deliver()
             # detaches and keeps this message in its new buffer itself; once is enough
             buffers = list(self.buffers.items())

@@ -238,7 +238,9 @@ class KernelManager:
 
     def _track(self, kernel: Kernel) -> None:
         """Follow the kernel's state and activity from its iopub messages."""
-        kernel.channels.on_iopub = lambda msg_type, header, content: self._on_iopub(kernel, msg_type, content)
+        kernel.channels.on_iopub = lambda msg_type, parent, content: self._on_iopub(
+            kernel, msg_type, parent, content
+        )
 
     def _watch(self, kernel: Kernel) -> None:
         """Follow the kernel's process: auto-restarts and death (jupyter_client's restarter, or
@@ -310,14 +312,23 @@ class KernelManager:
 
     # -- state from the kernel -------------------------------------------------------------------
 
-    def _on_iopub(self, kernel: Kernel, msg_type: str, content: bytes) -> None:
+    def _on_iopub(self, kernel: Kernel, msg_type: str, parent: bytes, content: bytes) -> None:
+        was_busy = kernel.execution_state == "busy"
         if msg_type == "status":
             state = string_field(content, "execution_state")
             if state is not None and kernel.execution_state not in ("restarting", "dead"):
                 kernel.execution_state = state
-        # Status messages are not activity themselves: the server's own kernel_info probes
-        # (readiness, re-attaching) make the kernel busy and idle without anyone using it.
-        if msg_type != "status" and (msg_type not in _UNTRACKED or kernel.execution_state == "busy"):
+            # The end of a request is activity (a long silent cell: the idle clock starts when
+            # it finishes), unless the request was the server's own: its kernel_info probes
+            # (readiness, re-attaching) make the kernel busy and idle without anyone using it.
+            active = (
+                was_busy
+                and kernel.execution_state == "idle"
+                and string_field(parent, "session") != kernel.channels.internal_session
+            )
+        else:
+            active = msg_type not in _UNTRACKED or kernel.execution_state == "busy"
+        if active:
             kernel.last_activity = _now()
             if self.activity is not None:
                 self.activity.touch()

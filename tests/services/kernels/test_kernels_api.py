@@ -228,6 +228,31 @@ async def test_idle_kernels_are_culled(make_server, make_client) -> None:
     assert (await client.get("api/kernels")).json == []
 
 
+async def test_the_idle_clock_starts_when_a_long_silent_cell_ends(make_server, make_client) -> None:
+    """A cell that runs longer than cull_idle_timeout without output, its tab then closed: the
+    kernel is culled only once it has been idle that long (it was culled as the cell ended)."""
+    server = await make_server(cull_idle_timeout=3, cull_interval=0.3)
+    client = make_client(server)
+    kernel = await start(client)
+    url = f"api/kernels/{kernel['id']}"
+    ws = await KernelSocket.connect(ws_base(client), kernel["id"], TOKEN)
+    await ws.execute("import time; time.sleep(5)")
+    await asyncio.sleep(1)
+    ws.close()  # the tab is closed while the cell runs: no connection keeps the kernel
+    while (r := await client.get(url)).json["execution_state"] != "idle":
+        assert r.status == 200, "culled while busy"
+        await asyncio.sleep(0.1)
+    ended = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - ended < 2:
+        assert (await client.get(url)).status == 200, "culled right after the cell ended"
+        await asyncio.sleep(0.1)
+    for _ in range(100):  # and it is culled after the timeout
+        if (await client.get(url)).status == 404:
+            break
+        await asyncio.sleep(0.1)
+    assert (await client.get("api/kernels")).json == []
+
+
 async def test_server_stop_leaves_no_kernel_process(make_server, make_client) -> None:
     server = await make_server()
     client = make_client(server)

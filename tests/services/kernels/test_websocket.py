@@ -175,11 +175,11 @@ async def test_reconnect_replays_every_line_exactly_once(client: Client, kernel_
     received: list[str] = []
     hook = channels.on_iopub
 
-    def record(msg_type: str, header: bytes, content: bytes) -> None:
+    def record(msg_type: str, parent: bytes, content: bytes) -> None:
         if msg_type == "stream":
             received.append(json.loads(content)["text"])
         if hook is not None:
-            hook(msg_type, header, content)
+            hook(msg_type, parent, content)
 
     channels.on_iopub = record
     ws = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1", session="same-session")
