@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import mimetypes
 import unicodedata
 from datetime import datetime, timezone
@@ -185,15 +186,15 @@ class ContentsHandler(_ContentsAPIHandler):
         if not isinstance(copy_from, str) or not copy_from:
             raise BadRequest("copy_from must be a path", reason="bad model")
         source = paths.normalize(copy_from)
-        for attempt in range(_NAME_ATTEMPTS):
-            taken = await self.manager.names(directory)
-            name = models.increment_name(paths.split(source)[1], taken.__contains__, insert="-Copy")
-            try:
-                return await self.manager.copy(source, paths.join(directory, name))
-            except Conflict:  # a copy at the same moment took the name: pick the next
-                if attempt == _NAME_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        for _ in range(_NAME_ATTEMPTS - 1):
+            with contextlib.suppress(Conflict):  # a copy at the same moment took the name: pick the next
+                return await self._copy_to_a_free_name(source, directory)
+        return await self._copy_to_a_free_name(source, directory)
+
+    async def _copy_to_a_free_name(self, source: str, directory: str) -> Model:
+        taken = await self.manager.names(directory)
+        name = models.increment_name(paths.split(source)[1], taken.__contains__, insert="-Copy")
+        return await self.manager.copy(source, paths.join(directory, name))
 
     async def patch(self, path: str = "") -> None:
         """Rename to the body's ``{"path": new}``: 200 + ``Location``; 400 without a string

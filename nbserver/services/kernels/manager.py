@@ -348,11 +348,7 @@ class KernelManager:
             await asyncio.sleep(0.2)
             if not await kernel.km.is_alive():
                 continue
-            info = kernel.km.get_connection_info(session=False)
-            if any(
-                info.get(k) != kernel.channels.info.get(k) for k in ("ip", "shell_port", "iopub_port", "key")
-            ):
-                kernel.channels.reconnect(info)
+            _follow_connection(kernel)
             try:
                 await kernel.channels.request("shell", "kernel_info_request", {}, timeout=1.0)
                 await asyncio.wait_for(kernel.channels.iopub_seen.wait(), 1.0)
@@ -405,10 +401,6 @@ class KernelManager:
             running.add_done_callback(lambda _: self._restarts.pop(kernel_id, None))
         return await asyncio.shield(running)
 
-    def _check_not_removed(self, kernel: Kernel) -> None:
-        if kernel.id not in self.kernels:
-            raise NotFound(f"Kernel {kernel.id} was shut down during its restart", reason="no such kernel")
-
     async def _restart(self, kernel: Kernel) -> Kernel:
         kernel_id = kernel.id
         adopted = kernel.km if isinstance(kernel.km, AdoptedKernel) else None
@@ -425,24 +417,22 @@ class KernelManager:
             else:
                 await kernel.km.restart_kernel(now=False)
         except Exception as exc:
-            self._check_not_removed(kernel)
+            if kernel.id not in self.kernels:
+                raise _removed_during_restart(kernel) from exc
             kernel.execution_state = "dead"
             raise NBServerError(
                 f"Restarting kernel {kernel_id} failed: {exc}", reason="kernel failed"
             ) from exc
         if kernel.id not in self.kernels:  # shut down meanwhile, maybe before the new process began
             await self._kill(kernel.km)
-            self._check_not_removed(kernel)
+            raise _removed_during_restart(kernel)
         try:
             await self._save_record(kernel)  # a new process: a new pid, maybe new ports
-            info = kernel.km.get_connection_info(session=False)
-            if any(
-                info.get(k) != kernel.channels.info.get(k) for k in ("ip", "shell_port", "iopub_port", "key")
-            ):
-                kernel.channels.reconnect(info)
+            _follow_connection(kernel)
             await self._wait_ready(kernel)
         except (ChannelsClosed, NBServerError) as exc:
-            self._check_not_removed(kernel)
+            if kernel.id not in self.kernels:
+                raise _removed_during_restart(kernel) from exc
             if isinstance(exc, ChannelsClosed):
                 message = f"Restarting kernel {kernel_id} failed: {exc}"
                 raise NBServerError(message, reason="kernel failed") from exc
@@ -628,6 +618,18 @@ class KernelManager:
             await self._remove(kernel)
             culled.append(kernel.id)
         return culled
+
+
+def _follow_connection(kernel: Kernel) -> None:
+    """Point the kernel's channels at its process's connection info if that changed (a restarted
+    process may have new ports or a new key)."""
+    info = kernel.km.get_connection_info(session=False)
+    if any(info.get(k) != kernel.channels.info.get(k) for k in ("ip", "shell_port", "iopub_port", "key")):
+        kernel.channels.reconnect(info)
+
+
+def _removed_during_restart(kernel: Kernel) -> NotFound:
+    return NotFound(f"Kernel {kernel.id} was shut down during its restart", reason="no such kernel")
 
 
 async def _stdin_linked(kernel: Kernel, timeout: float = 2.0) -> None:

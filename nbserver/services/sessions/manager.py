@@ -202,13 +202,15 @@ class SessionManager:
                 await self._db(self.store.replace, updated)
             except BaseException:
                 if started is not None:  # no session will ever name it
-                    with contextlib.suppress(NotFound):
-                        await self.kernels.shutdown_kernel(started)
+                    await self._stop_kernel(started)
                 raise
             if new_kernel != row.kernel_id:
-                with contextlib.suppress(NotFound):  # already gone: nothing to stop
-                    await self.kernels.shutdown_kernel(row.kernel_id)
+                await self._stop_kernel(row.kernel_id)
             return self._model(await self._row(session_id))
+
+    async def _stop_kernel(self, kernel_id: str) -> None:
+        with contextlib.suppress(NotFound):  # already gone: nothing to stop
+            await self.kernels.shutdown_kernel(kernel_id)
 
     async def delete(self, session_id: str) -> None:
         """Forget a session and shut its kernel down.
