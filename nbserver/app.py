@@ -70,14 +70,14 @@ class APINotFoundHandler(APIHandler):
     access = Access.PUBLIC
 
     def prepare(self) -> None:  # type: ignore[override]
-        raise NotFound(f"No API endpoint at {self.request.path}", reason="no such endpoint")
+        self.answer_after_body(NotFound(f"No API endpoint at {self.request.path}", reason="no such endpoint"))
 
 
 class NotFoundHandler(PageHandler):
     access = Access.PUBLIC
 
     def prepare(self) -> None:  # type: ignore[override]
-        raise NotFound(f"Nothing at {self.request.path}")
+        self.answer_after_body(NotFound(f"Nothing at {self.request.path}"))
 
 
 def make_context(config: ServerConfig, *, authenticator: Authenticator | None = None) -> ServerContext:

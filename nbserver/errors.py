@@ -24,20 +24,34 @@ class NBServerError(Exception):
     """An error with an HTTP status, a human message and a short machine-readable reason.
 
     ``reason`` is what clients switch on (jupyter_server uses values such as ``"bad format"``);
-    ``None`` when there is nothing more specific than the status.
+    ``None`` when there is nothing more specific than the status. ``short_message``, when set,
+    is a few words for a UI's status line (jupyter_server sends one with some errors, such as
+    ``"<name> not found"`` for an unknown kernelspec); the body carries it only then.
     """
 
     status: int = 500
 
-    def __init__(self, message: str, reason: str | None = None, *, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        reason: str | None = None,
+        *,
+        status: int | None = None,
+        short_message: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.reason = reason
+        self.short_message = short_message
         if status is not None:
             self.status = status
 
     def to_json(self) -> dict[str, str | None]:
-        return {"message": self.message, "reason": self.reason}
+        """The response body: ``{"message", "reason"}``, and ``short_message`` when set."""
+        body = {"message": self.message, "reason": self.reason}
+        if self.short_message is not None:
+            body["short_message"] = self.short_message
+        return body
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.message!r}, reason={self.reason!r})"

@@ -12,6 +12,16 @@ Request flow (``prepare``), the same for every route:
    Token-authenticated requests need neither.
 5. A declared ``Content-Length`` over ``max_body_size`` is refused with 413 before the body is read.
 
+Keep-alive: bodies are streamed (so that the size limit applies before reading), which means
+``prepare`` runs before tornado has read the body, and a response finished there makes tornado
+drop the connection without saying so (the client's next request on it meets a reset). So an
+answer decided in ``prepare`` (any refusal, the login redirect, a 404 fallback) is not sent
+there: :meth:`BaseHandler.answer_after_body` keeps it, the body is read and discarded (bounded
+by ``max_body_size``), and the answer goes out in place of the HTTP method, on a connection that
+stays usable. A body that cannot be drained (declared over the limit) gets its answer at once,
+and so does anything that finishes before the body some other way (tornado's 405 for an
+unknown method): those responses say ``Connection: close``, and the connection is closed.
+
 Errors: handlers and managers raise :class:`~nbserver.errors.NBServerError`; :meth:`write_error`
 is the single place that turns any exception into ``{"message", "reason"}`` (or, for pages, a
 small HTML page). 4xx are logged as warnings without a traceback, 5xx with one.
@@ -23,11 +33,13 @@ import enum
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from html import escape
 from http.client import responses as http_responses
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
+from tornado.concurrent import Future
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from .auth.identity import AuthResult, Identity, Via
@@ -134,6 +146,15 @@ class BaseHandler(RequestHandler):
         self.ctx = ctx
         self.identity = None
         self._body: list[bytes] = []
+        self._early_answer: Callable[[], None] | None = None
+        # Whether tornado has read the whole request body: at once for a handler that does not
+        # stream it (tornado reads the body before ``prepare``), else when it calls the HTTP method.
+        self._body_received = not getattr(type(self), "_stream_request_body", False)
+        verb = (self.request.method or "").lower()
+        if not self._body_received and callable(getattr(self, verb, None)):
+            # tornado calls the method named after the verb once the body is in: this instance
+            # attribute stands in for it, to learn that moment (see _after_body).
+            setattr(self, verb, self._after_body)
         self.set_header("Content-Security-Policy", self.csp())
 
     def set_default_headers(self) -> None:
@@ -153,6 +174,16 @@ class BaseHandler(RequestHandler):
     # -- request flow -------------------------------------------------------------------------
 
     async def prepare(self) -> None:
+        """Admit the request (the steps of the module docstring). A refusal is answered through
+        :meth:`answer_after_body`, so it is not yet sent when this returns: see :attr:`answered`."""
+        self._limit_connection()
+        try:
+            self.admit()
+        except Exception as exc:  # every error is answered, after the body
+            self.answer_after_body(exc)
+
+    def admit(self) -> None:
+        """The checks of ``prepare``; raises the refusal, or leaves it to :meth:`refuse_anonymous`."""
         config = self.ctx.config
         host = self.request.host or ""
         if not config.allow_remote_access and is_loopback(config.ip) and not host_is_local(host):
@@ -174,6 +205,65 @@ class BaseHandler(RequestHandler):
         tracked = self.track_activity and self.get_query_argument("no_track_activity", None) is None
         if self.identity is not None and tracked:
             self.ctx.activity.touch()
+
+    # -- answers decided before the body ---------------------------------------------------------
+
+    @property
+    def answered(self) -> bool:
+        """Whether this request's answer is decided: sent, or waiting for the body to be read."""
+        return self._finished or self._early_answer is not None
+
+    def answer_after_body(self, answer: BaseException | Callable[[], None]) -> None:
+        """Answer this request with ``answer`` (an error to raise, or a function that responds,
+        such as a redirect) in place of its HTTP method, once the body is read.
+
+        Meant for ``prepare``: the body still unread is discarded as it arrives (bounded by
+        ``max_body_size``), so the connection stays usable for the client's next request. When
+        the body is already read, ``answer`` is given now; when it cannot be drained (declared
+        longer than the limit), it is given now and the response says ``Connection: close``.
+        """
+        if isinstance(answer, BaseException):
+            error = answer
+
+            def respond() -> None:
+                raise error
+
+        else:
+            respond = answer
+        if self._body_received or self._declared_length() > self.ctx.config.max_body_size:
+            respond()
+        else:
+            self._limit_connection()  # the drain too is bounded (a chunked body has no length)
+            self._early_answer = respond
+
+    def _limit_connection(self) -> None:
+        """Hold the body tornado reads for this request to ``max_body_size``."""
+        connection = self.request.connection
+        if connection is not None and hasattr(connection, "set_max_body_size"):
+            connection.set_max_body_size(self.ctx.config.max_body_size)
+
+    def _after_body(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """The HTTP method as tornado calls it, once the body is read: gives the answer decided
+        early, or calls the handler's own method."""
+        verb = (self.request.method or "").lower()
+        del self.__dict__[verb]  # the class's method again
+        self._body_received = True
+        if self._early_answer is not None:
+            self._early_answer()
+            return None
+        method: Callable[..., Awaitable[None] | None] = getattr(self, verb)
+        return method(*args, **kwargs)
+
+    def _declared_length(self) -> int:
+        declared = self.request.headers.get("Content-Length", "0")
+        return int(declared) if declared.isdigit() else 0
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Future[None]:
+        """tornado's ``finish``; a response sent before the request body was read says
+        ``Connection: close``, because tornado then closes the connection."""
+        if not self._body_received and not self._finished:
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
 
     def refuse_anonymous(self, failure: str) -> None:
         """An anonymous request reached a route that needs a user. API routes: 403."""
@@ -220,18 +310,18 @@ class BaseHandler(RequestHandler):
     # -- bodies ----------------------------------------------------------------------------------
 
     def limit_body(self) -> None:
+        """413 for a declared ``Content-Length`` over ``max_body_size`` (tornado holds a body
+        without one, chunked, to the same limit while reading it)."""
         limit = self.ctx.config.max_body_size
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if self._declared_length() > limit:
             raise PayloadTooLarge(
-                f"Request body of {declared} bytes exceeds the limit of {limit} bytes",
+                f"Request body of {self._declared_length()} bytes exceeds the limit of {limit} bytes",
                 reason="too large",
             )
-        if self.request.connection is not None and hasattr(self.request.connection, "set_max_body_size"):
-            self.request.connection.set_max_body_size(limit)
 
     def data_received(self, chunk: bytes) -> None:
-        self._body.append(chunk)
+        if self._early_answer is None:  # else the body is only drained
+            self._body.append(chunk)
 
     @property
     def body(self) -> bytes:
@@ -277,20 +367,21 @@ class BaseHandler(RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The one place where an error becomes a response body."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        reason: str | None = None
         if isinstance(exc, NBServerError):
-            message, reason = exc.message, exc.reason
-        elif isinstance(exc, HTTPError):
+            self.render_error(status_code, exc.to_json())
+            return
+        if isinstance(exc, HTTPError):
             message = exc.log_message % exc.args if exc.log_message else self._reason
         elif exc is not None:
             message = "Unhandled error"
         else:
             message = self._reason
-        self.render_error(status_code, message, reason)
+        self.render_error(status_code, {"message": message, "reason": None})
 
-    def render_error(self, status: int, message: str, reason: str | None) -> None:
+    def render_error(self, status: int, error: dict[str, str | None]) -> None:
+        """Send ``error`` (``{"message", "reason"}``, maybe ``short_message``) as the body."""
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"message": message, "reason": reason}))
+        self.finish(json.dumps(error))
 
 
 class APIHandler(BaseHandler):
@@ -311,23 +402,26 @@ class PageHandler(BaseHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        if self._finished or self.identity is None or self.identity.via is not Via.TOKEN:
+        if self.answered or self.identity is None or self.identity.via is not Via.TOKEN:
             return
         if self.request.method in ("GET", "HEAD") and "token" in self.request.query_arguments:
-            self.set_login_cookie()
-            query = [
-                (k, v.decode("utf-8", "replace"))
-                for k, values in self.request.query_arguments.items()
-                if k != "token"
-                for v in values
-            ]
-            self.redirect(self.request.path + ("?" + urlencode(query) if query else ""))
+            self.answer_after_body(self._trade_token)
+
+    def _trade_token(self) -> None:
+        self.set_login_cookie()
+        query = [
+            (k, v.decode("utf-8", "replace"))
+            for k, values in self.request.query_arguments.items()
+            if k != "token"
+            for v in values
+        ]
+        self.redirect(self.request.path + ("?" + urlencode(query) if query else ""))
 
     def refuse_anonymous(self, failure: str) -> None:
         if self.request.method not in ("GET", "HEAD"):
             super().refuse_anonymous(failure)
         login = self.ctx.config.base_url + "login?" + urlencode({"next": self.request.uri or "/"})
-        self.redirect(login)
+        self.answer_after_body(lambda: self.redirect(login))
 
     def set_login_cookie(self) -> None:
         ctx = self.ctx
@@ -342,8 +436,9 @@ class PageHandler(BaseHandler):
         )
         self.xsrf_token  # noqa: B018 -- reading it sets the _xsrf cookie that the UI echoes
 
-    def render_error(self, status: int, message: str, reason: str | None) -> None:
+    def render_error(self, status: int, error: dict[str, str | None]) -> None:
         phrase = http_responses.get(status, "Error")
+        message = error["message"] or ""
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(
             f"<!doctype html><meta charset=utf-8><title>{status} {escape(phrase)}</title>"

@@ -42,6 +42,24 @@ async def test_token_in_query(client: Client) -> None:
     assert (await client.get("api/status", auth="query")).status == 200
 
 
+async def test_token_in_an_api_query_sets_no_login_cookie(client: Client) -> None:
+    """A divergence from jupyter_server (docs/compatibility.md): ``?token=`` authenticates that
+    API request only. No login cookie is set (a read, a write, a 404), so the next request
+    without the token is anonymous; pages still trade the token for a cookie."""
+    assert client.server.ctx is not None
+    for method, path, json in (
+        ("GET", "api/status", None),
+        ("PUT", "api/contents/t.txt", {"type": "file", "format": "text", "content": "x"}),
+        ("GET", "api/contents/missing.txt", None),
+    ):
+        r = await client.request(method, path, json=json, auth="query", use_cookies=True)
+        assert r.status in (200, 201, 404), (method, path, r.status)
+        assert client.server.ctx.cookie_name not in r.cookies(), (method, path)
+    assert client.server.ctx.cookie_name not in client.cookies
+    r = await client.get("api/status", auth=None, use_cookies=True)
+    assert r.status == 403 and "no credential" in r.json["message"]
+
+
 @pytest.mark.parametrize(
     ("headers", "params", "failure"),
     [

@@ -44,7 +44,8 @@ class KernelSpecHandler(KernelSpecsHandler):
 
 
 class KernelSpecResourceHandler(BaseHandler):
-    """A logo or kernel.js file; cacheable (logos change only when a kernel is reinstalled)."""
+    """A file of a kernelspec's directory (a logo, ``kernel.js``, ``kernel.json``, a file in a
+    subdirectory); cacheable (they change only when a kernel is reinstalled)."""
 
     access = Access.USER
 
@@ -64,8 +65,9 @@ class KernelSpecResourceHandler(BaseHandler):
 def routes(ctx: ServerContext, specs: KernelSpecManager) -> list[Route]:
     kw = {"ctx": ctx, "specs": specs}
     name = {"kernel_name": r"[\w.\-%]+"}
+    resource = {**name, "file": r".+"}  # nested paths too; the manager keeps them inside the spec
     return [
         Route("/api/kernelspecs", KernelSpecsHandler, kw),
         Route("/api/kernelspecs/{kernel_name}", KernelSpecHandler, kw, params=name),
-        Route("/kernelspecs/{kernel_name}/{file}", KernelSpecResourceHandler, kw, params=name),
+        Route("/kernelspecs/{kernel_name}/{file}", KernelSpecResourceHandler, kw, params=resource),
     ]

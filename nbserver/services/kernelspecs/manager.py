@@ -4,6 +4,8 @@ provisioner metadata it reads), behind a small async interface.
 Lookups scan directories and read ``kernel.json`` files, so they run in a thread. A spec is
 served as jupyter_server models it: ``{name, spec: <kernel.json>, resources: {logo-64x64: url}}``,
 where resource URLs are relative to the server's ``base_url`` and filled in by the handler.
+The model lists logos, ``kernel.js`` and ``kernel.css``, but every file of the spec's directory
+can be fetched (``kernel.json`` included, as with jupyter_server), nothing outside it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ...errors import NotFound
 
 __all__ = ["KernelSpec", "KernelSpecManager"]
 
-#: resource files served next to logos (logo-* files are found by glob)
+#: files listed in a spec's model next to its logos (logo-* files)
 _RESOURCE_FILES = ("kernel.js", "kernel.css")
 
 
@@ -27,7 +29,7 @@ class KernelSpec:
     name: str
     spec: dict[str, Any]
     resource_dir: Path
-    resources: tuple[str, ...]  # file names in resource_dir that clients may fetch
+    resources: tuple[str, ...]  # the files of resource_dir that the model lists
 
 
 class KernelSpecManager:
@@ -80,9 +82,15 @@ class KernelSpecManager:
         try:
             spec = self._inner.get_kernel_spec(name)
         except NoSuchKernel:
-            raise NotFound(f"No such kernelspec: {name}", reason="no such kernelspec") from None
+            raise NotFound(
+                f"No such kernelspec: {name}", reason="no such kernelspec", short_message=f"{name} not found"
+            ) from None
         except (OSError, ValueError) as exc:  # unreadable or invalid kernel.json
-            raise NotFound(f"Kernelspec {name} cannot be read: {exc}", reason="no such kernelspec") from exc
+            raise NotFound(
+                f"Kernelspec {name} cannot be read: {exc}",
+                reason="no such kernelspec",
+                short_message=f"{name} cannot be read",
+            ) from exc
         directory = Path(spec.resource_dir)
         try:
             present = set(os.listdir(directory))
@@ -92,13 +100,36 @@ class KernelSpecManager:
         return KernelSpec(name, spec.to_dict(), directory, tuple(names))
 
     async def resource(self, name: str, file: str) -> bytes:
-        """One resource file of a spec. NotFound unless the spec lists that file."""
+        """The bytes of ``file``, a ``/``-separated path relative to the directory of spec
+        ``name`` (``kernel.json``, ``logo-64x64.png``, ``sub/file.js``).
+
+        Raises:
+            NotFound: unknown spec (``"no such kernelspec"``); ``"no such resource"`` for a
+                missing file, a directory, a hidden name (a part starting with ``.``), and any
+                path that would leave the directory (``..``, absolute, a symlink whose target
+                is outside it).
+        """
         spec = await self.get(name)
-        if file not in spec.resources:
-            raise NotFound(f"Kernelspec {name} has no resource {file!r}", reason="no such resource")
-        try:
-            return await asyncio.to_thread((spec.resource_dir / file).read_bytes)
-        except OSError as exc:
-            raise NotFound(
-                f"Kernelspec {name} resource {file!r} cannot be read", reason="no such resource"
-            ) from exc
+        parts = file.split("/")
+        if any(part == "" or part.startswith(".") or "\0" in part for part in parts):
+            raise _no_resource(name, file)
+        return await asyncio.to_thread(_read_inside, spec.resource_dir, parts, name, file)
+
+
+def _no_resource(name: str, file: str) -> NotFound:
+    return NotFound(f"Kernelspec {name} has no resource {file!r}", reason="no such resource")
+
+
+def _read_inside(directory: Path, parts: list[str], name: str, file: str) -> bytes:
+    """The file ``directory/<parts>``, once its real path is found inside ``directory``'s."""
+    root = os.path.realpath(directory)
+    target = os.path.realpath(os.path.join(root, *parts))
+    if os.path.commonpath((root, target)) != root or not os.path.isfile(target):
+        raise _no_resource(name, file)
+    try:
+        with open(target, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise NotFound(
+            f"Kernelspec {name} resource {file!r} cannot be read", reason="no such resource"
+        ) from exc

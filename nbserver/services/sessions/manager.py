@@ -134,7 +134,7 @@ class SessionManager:
 
         Raises:
             NotFound: path outside the root (``"outside root"``), unknown kernelspec
-                (``"no such kernelspec"``).
+                (``"no such kernelspec"``, with ``short_message`` ``"<name> not found"``).
             BadRequest: ``kernel_id`` is not a UUID (``"bad kernel id"``).
             NBServerError: 500 when the kernel fails to start (``"kernel failed"``).
         """
@@ -176,7 +176,7 @@ class SessionManager:
 
         Raises:
             NotFound: no such session (``"no such session"``); path outside the root; unknown
-                kernelspec.
+                kernelspec (with ``short_message``, as :meth:`create`).
             BadRequest: ``kernel_id`` names no running kernel (``"no such kernel"``).
             NBServerError: 500 when a new kernel fails to start.
         """

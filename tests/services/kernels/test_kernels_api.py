@@ -44,7 +44,7 @@ async def test_kernelspecs(client: Client) -> None:
     for path in (
         "api/kernelspecs/nope",
         "kernelspecs/nope/logo-64x64.png",
-        "kernelspecs/python3/kernel.json",
+        "kernelspecs/python3/missing.png",
     ):
         r = await client.get(path)
         assert r.status == 404, path

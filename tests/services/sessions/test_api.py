@@ -3,7 +3,8 @@
 Bad inputs tried: missing path, missing type, a body that is not an object, invalid JSON, no
 body, ``kernel`` that is not an object, non-string fields, an unknown kernel name, a kernel id
 that is not a UUID, a path outside the root, unknown session ids on GET, PATCH and DELETE, an
-unknown ``kernel.id`` on PATCH.
+unknown ``kernel.id`` on PATCH, an unknown ``kernel.name`` on POST and PATCH (404 with
+``short_message``).
 """
 
 from __future__ import annotations
@@ -212,6 +213,24 @@ async def test_bad_patch_requests(client: Client) -> None:
     r = await client.request("PATCH", path, json={"kernel": {"name": "no-such"}})
     assert r.status == 404 and r.json["reason"] == "no such kernelspec"
     assert stable((await client.get(path)).json) == stable(session)
+
+
+async def test_unknown_kernel_name_is_404_with_a_short_message(client: Client) -> None:
+    """POST and PATCH naming a kernelspec that is not installed: nbserver's documented 404, with
+    jupyter_server's ``short_message`` (``"<name> not found"``, which UIs show) besides
+    ``message``; other errors carry none."""
+    r = await client.post(
+        "api/sessions", json={"path": "a.ipynb", "type": "notebook", "kernel": {"name": "no-such"}}
+    )
+    assert r.status == 404, r.text
+    assert r.json["reason"] == "no such kernelspec"
+    assert r.json["short_message"] == "no-such not found"
+    assert "no-such" in r.json["message"]
+    session = await create(client, path="p.ipynb", type="notebook")
+    r = await client.request("PATCH", f"api/sessions/{session['id']}", json={"kernel": {"name": "no-such"}})
+    assert r.status == 404 and r.json["short_message"] == "no-such not found", r.text
+    r = await client.get("api/sessions/nope-123")
+    assert r.status == 404 and "short_message" not in r.json
 
 
 async def test_unknown_session_ids_are_404(client: Client) -> None:
