@@ -21,6 +21,7 @@ from ...errors import NBServerError, NotFound
 from . import fileio, paths
 from .manager import Checkpoints, Model
 from .models import timestamp
+from .temps import Journal
 
 __all__ = ["CHECKPOINT_DIR", "CHECKPOINT_ID", "FileCheckpoints"]
 
@@ -33,14 +34,22 @@ T = TypeVar("T")
 class FileCheckpoints(Checkpoints):
     """File checkpoints under ``root_dir``.
 
-    ``executor`` runs the blocking work (``None``: the event loop's default executor); the file
-    contents manager passes its own. Paths are API paths; the hidden-file policy is the
-    manager's (it only asks for checkpoints of files it serves).
+    ``executor`` runs the blocking work (``None``: the event loop's default executor) and
+    ``journal`` records where temp files go (:mod:`.temps`); the file contents manager passes
+    its own. Paths are API paths; the hidden-file policy is the manager's (it only asks for
+    checkpoints of files it serves).
     """
 
-    def __init__(self, root_dir: str | os.PathLike[str], *, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        root_dir: str | os.PathLike[str],
+        *,
+        executor: Executor | None = None,
+        journal: Journal | None = None,
+    ) -> None:
         self._root = fileio.Root(root_dir)
         self._executor = executor
+        self._journal = journal
 
     async def _run(self, path: str, fn: Callable[[str], T]) -> T:
         path = paths.normalize(path)
@@ -88,7 +97,8 @@ class FileCheckpoints(Checkpoints):
         def work(path: str) -> Model:
             real, st = self._file(path)
             checkpoint = self._checkpoint_path(path, make_dir=True)
-            fileio.atomic_copy(real, checkpoint, stat.S_IMODE(st.st_mode), (st.st_atime_ns, st.st_mtime_ns))
+            times = (st.st_atime_ns, st.st_mtime_ns)
+            fileio.atomic_copy(real, checkpoint, stat.S_IMODE(st.st_mode), times, journal=self._journal)
             return self._model(os.stat(checkpoint))
 
         return await self._run(path, work)
@@ -119,7 +129,7 @@ class FileCheckpoints(Checkpoints):
                 mode: int | None = stat.S_IMODE(os.stat(real).st_mode)
             except FileNotFoundError:
                 mode = None
-            fileio.atomic_copy(checkpoint, real, mode, None)
+            fileio.atomic_copy(checkpoint, real, mode, None, journal=self._journal)
 
         await self._run(path, work)
 

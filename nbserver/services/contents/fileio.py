@@ -3,9 +3,10 @@ them from a worker thread, never from the event loop.
 
 - :class:`Root` confines API paths to the root directory *by realpath*, so a symlink (at any
   depth) that leads outside the root is refused exactly like ``..``.
-- Writes are atomic: the bytes go to a temp file (:data:`TEMP_PREFIX`, hidden, ``O_EXCL``) in the
-  target's own directory, which is fsynced and ``os.replace``-d onto the target; then the
-  directory is fsynced. A failure removes the temp file and leaves the target as it was.
+- Writes are atomic: the bytes go to a temp file (:mod:`.temps` names it, hidden, ``O_EXCL``) in
+  the target's own directory, which is fsynced and ``os.replace``-d onto the target; then the
+  directory is fsynced. A failure removes the temp file and leaves the target as it was; a
+  crash leaves it to the next start-up's sweep (given a :class:`.temps.Journal`).
 - Stat results become content-less models (:func:`stat_model`) without further system calls,
   and :func:`list_directory` builds a listing with one stat per entry.
 - :func:`translate` is the one place an ``OSError`` becomes an
@@ -21,9 +22,9 @@ import functools
 import math
 import mimetypes
 import os
-import secrets
 import shutil
 import stat
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
@@ -31,10 +32,12 @@ from typing import TypeVar
 from ...errors import BadRequest, Forbidden, NBServerError, NotFound
 from . import paths
 from .models import Model, base_model, timestamp
+from .temps import TEMP_PREFIX, Journal, temp_name
 
 __all__ = [
     "BINARY",
     "TEMP_PREFIX",
+    "FileBlocks",
     "Root",
     "append_temp",
     "atomic_copy",
@@ -56,9 +59,9 @@ __all__ = [
     "write_fully",
 ]
 
-TEMP_PREFIX = ".~nbserver-"
 _COPY_BLOCK = 1024 * 1024
 _MISSING = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+_FULL = tuple(n for n in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if n is not None)
 BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
@@ -116,12 +119,15 @@ class Root:
 # -- atomic writes -------------------------------------------------------------------------------
 
 
-def _create_temp(directory: str) -> tuple[int, str]:
+def _create_temp(directory: str, journal: Journal | None) -> tuple[int, str]:
     """A new, empty temp file in ``directory``: ``(fd open for writing, path)``. ``O_EXCL`` and
-    mode ``0o666``, so the process umask gives a new file its usual permissions."""
+    mode ``0o666``, so the process umask gives a new file its usual permissions. The directory
+    is noted in ``journal`` first."""
+    if journal is not None:
+        journal.note(directory)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | BINARY
     while True:
-        temp = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
+        temp = os.path.join(directory, temp_name())
         try:
             return os.open(temp, flags, 0o666), temp
         except FileExistsError:  # pragma: no cover - 64 random bits
@@ -151,9 +157,11 @@ def _fill(fd: int, temp: str, data: bytes, source: str | None) -> None:
         raise
 
 
-def new_temp(directory: str, data: bytes = b"", source: str | None = None) -> str:
+def new_temp(
+    directory: str, data: bytes = b"", source: str | None = None, *, journal: Journal | None = None
+) -> str:
     """A temp file in ``directory`` holding ``data`` (or a copy of the file ``source``)."""
-    fd, temp = _create_temp(directory)
+    fd, temp = _create_temp(directory, journal)
     _fill(fd, temp, data, source)
     return temp
 
@@ -245,16 +253,23 @@ def fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def atomic_write(target: str, data: bytes, mode: int | None) -> None:
+def atomic_write(target: str, data: bytes, mode: int | None, *, journal: Journal | None = None) -> None:
     """Replace (or create) ``target`` with ``data``, all or nothing (see :func:`commit`)."""
-    commit(new_temp(os.path.dirname(target), data), target, mode)
+    commit(new_temp(os.path.dirname(target), data, journal=journal), target, mode)
 
 
 def atomic_copy(
-    source: str, target: str, mode: int | None, times_ns: tuple[int, int] | None, *, replace: bool = True
+    source: str,
+    target: str,
+    mode: int | None,
+    times_ns: tuple[int, int] | None,
+    *,
+    replace: bool = True,
+    journal: Journal | None = None,
 ) -> None:
     """Copy the file ``source`` onto ``target``, all or nothing (see :func:`commit`)."""
-    commit(new_temp(os.path.dirname(target), source=source), target, mode, times_ns, replace=replace)
+    temp = new_temp(os.path.dirname(target), source=source, journal=journal)
+    commit(temp, target, mode, times_ns, replace=replace)
 
 
 def move(source: str, target: str) -> None:
@@ -430,6 +445,42 @@ async def run_in(executor: Executor | None, path: str, fn: Callable[[], T], owne
         raise translate(exc, path) from exc
 
 
+class FileBlocks:
+    """The blocks (``size`` bytes each) of an open file descriptor, each read in ``executor``
+    (errors about API ``path``, see :func:`run_in`). The descriptor is closed at the end, on
+    :meth:`aclose`, or when the iterator is collected."""
+
+    def __init__(self, executor: Executor | None, path: str, fd: int, size: int) -> None:
+        self._executor = executor
+        self._path = path
+        self._fd = fd
+        self._size = size
+        self._close = weakref.finalize(self, os.close, fd)
+
+    def __aiter__(self) -> FileBlocks:
+        return self
+
+    def _read(self) -> bytes:
+        # a bound method: the pending work item keeps self (and so the fd) alive
+        return os.read(self._fd, self._size)
+
+    async def __anext__(self) -> bytes:
+        if not self._close.alive:
+            raise StopAsyncIteration
+        try:
+            block = await run_in(self._executor, self._path, self._read, "contents manager")
+        except NBServerError:
+            self._close()
+            raise
+        if not block:
+            self._close()
+            raise StopAsyncIteration
+        return block
+
+    async def aclose(self) -> None:
+        self._close()
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 
@@ -437,8 +488,8 @@ def translate(exc: OSError | ValueError, path: str) -> NBServerError:
     """The error to raise (``from exc``) for a foreign exception met while working on API ``path``.
 
     Missing things are 404, permissions 403 (``"permission denied"``), a directory where a file
-    goes 400 ``"bad type"``, names the filesystem cannot hold 400, any other ``OSError`` 500 with
-    the OS message.
+    goes 400 ``"bad type"``, names the filesystem cannot hold 400, a full disk or quota 507
+    ``"disk full"``, any other ``OSError`` 500 with the OS message.
     """
     if isinstance(exc, PermissionError):
         return Forbidden(f"Permission denied: {path!r}", reason="permission denied")
@@ -446,6 +497,9 @@ def translate(exc: OSError | ValueError, path: str) -> NBServerError:
         return BadRequest(f"{path!r} is a directory", reason="bad type")
     if isinstance(exc, OSError) and exc.errno in _MISSING:
         return NotFound(f"No such file or directory: {path!r}")
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        message = f"Cannot write {path!r}: {exc.strerror or 'no space left on the device'}"
+        return NBServerError(message, reason="disk full", status=507)
     if isinstance(exc, OSError) and exc.errno != errno.ENAMETOOLONG:
         return NBServerError(f"Error on {path!r}: {exc.strerror or exc}")
     return BadRequest(f"Invalid path {path!r}: {exc}")  # ValueError/UnicodeError: unencodable name

@@ -9,8 +9,8 @@ the hidden-file policy to the API path and to where it resolves, and raises
 once, in :meth:`FileContentsManager._run`.
 
 Saves are atomic (:mod:`.fileio`). A chunked upload writes into one temp file next to its
-target and replaces the target only with its last chunk (-1); the upload state lives in memory,
-guarded by one lock, so chunks are applied strictly in order.
+target and replaces the target only with its last chunk (-1); which upload a chunk belongs to is
+:mod:`.uploads`' decision, made under one lock, so chunks are applied strictly in order.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ import shutil
 import stat
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from ...errors import BadRequest, ConfigError, Conflict, Forbidden, NBServerError, NotFound
-from . import fileio, notebooks, paths
+from . import fileio, notebooks, paths, temps
 from .checkpoints import CHECKPOINT_DIR, FileCheckpoints
 from .manager import Checkpoints, ContentsManager, Download, EntryKind, Model
 from .models import (
@@ -45,6 +44,7 @@ from .models import (
     timestamp,
 )
 from .trust import Notary
+from .uploads import UPLOAD_IDLE_LIMIT, Upload, Uploads
 
 try:
     from send2trash import send2trash as _send2trash
@@ -57,57 +57,17 @@ log = logging.getLogger("nbserver.contents")
 _TRASH_LOCK = threading.Lock()  # send2trash is not safe to run twice at once (see _delete)
 
 DOWNLOAD_BLOCK = 256 * 1024
-UPLOAD_IDLE_LIMIT = 3600.0  # seconds without a chunk before an upload is discarded
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@dataclass
-class _Upload:
-    """A chunked upload in progress (only touched while holding the manager's upload lock)."""
+@dataclass(frozen=True)
+class _Partial:
+    """Where a chunked upload's bytes are: a temp file next to the realpath it will replace."""
 
-    temp: str  # OS path of the temp file, next to the target
-    target: str  # realpath the last chunk replaces
-    existed: bool  # the target existed when chunk 1 arrived
-    started: float  # time.time() of chunk 1
-    touched: float  # time.monotonic() of the latest chunk
-    size: int
-    next_chunk: int = 2
-
-
-class _FileChunks:
-    """The blocks of an open file descriptor, each read in the manager's executor. The
-    descriptor is closed at the end, on :meth:`aclose`, or when the iterator is collected."""
-
-    def __init__(self, manager: FileContentsManager, path: str, fd: int) -> None:
-        self._manager = manager
-        self._path = path
-        self._fd = fd
-        self._close = weakref.finalize(self, os.close, fd)
-
-    def __aiter__(self) -> _FileChunks:
-        return self
-
-    def _read(self) -> bytes:
-        # a bound method: the pending work item keeps self (and so the fd) alive
-        return os.read(self._fd, DOWNLOAD_BLOCK)
-
-    async def __anext__(self) -> bytes:
-        if not self._close.alive:
-            raise StopAsyncIteration
-        try:
-            block = await self._manager._run(self._path, self._read)
-        except NBServerError:
-            self._close()
-            raise
-        if not block:
-            self._close()
-            raise StopAsyncIteration
-        return block
-
-    async def aclose(self) -> None:
-        self._close()
+    temp: str
+    target: str
 
 
 class FileContentsManager(ContentsManager):
@@ -126,6 +86,9 @@ class FileContentsManager(ContentsManager):
         checkpoints: defaults to :class:`.FileCheckpoints` on the same root and executor.
         executor: runs the blocking work; by default a small pool owned (and shut down) by
             the manager.
+        state_dir: where to journal the directories that temp files go into (the server's
+            runtime directory), so that :meth:`startup` removes what a crashed server left
+            (:mod:`.temps`). ``None``: no journal, no sweep.
     """
 
     def __init__(
@@ -138,6 +101,7 @@ class FileContentsManager(ContentsManager):
         notary: Notary | None = None,
         checkpoints: Checkpoints | None = None,
         executor: Executor | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._root = fileio.Root(root_dir)
         if not os.path.isdir(self._root.path):
@@ -148,9 +112,14 @@ class FileContentsManager(ContentsManager):
         self.notary = notary
         self._owns_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(4, thread_name_prefix="nbserver-contents")
-        self.checkpoints = checkpoints or FileCheckpoints(self._root.path, executor=self._executor)
-        self._uploads: dict[str, _Upload] = {}
+        self._state_dir = state_dir
+        self._journal = temps.Journal(state_dir) if state_dir is not None else None
+        self.checkpoints = checkpoints or FileCheckpoints(
+            self._root.path, executor=self._executor, journal=self._journal
+        )
+        self._uploads: Uploads[_Partial] = Uploads()
         self._upload_lock = asyncio.Lock()
+        self._clock = time.monotonic  # of the uploads' bookkeeping
 
     @property
     def root_dir(self) -> str:
@@ -360,7 +329,12 @@ class FileContentsManager(ContentsManager):
         exhaust ``chunks`` or ``aclose()`` it (collection closes it too)."""
         path = paths.normalize(path)
         fd, st = await self._run(path, self._open, path)
-        return Download(path.rpartition("/")[2], st.st_size, st.st_mtime, _FileChunks(self, path, fd))
+        return Download(
+            path.rpartition("/")[2],
+            st.st_size,
+            st.st_mtime,
+            fileio.FileBlocks(self._executor, path, fd, DOWNLOAD_BLOCK),
+        )
 
     def _open(self, path: str) -> tuple[int, os.stat_result]:
         # O_NONBLOCK: opening a fifo must not hang; it is refused right after like a directory
@@ -391,7 +365,7 @@ class FileContentsManager(ContentsManager):
         if request.type == "directory":
             return self._mkdir(path)
         real, mode = self._write_target(path)
-        fileio.atomic_write(real, request.data or b"", mode)
+        fileio.atomic_write(real, request.data or b"", mode, journal=self._journal)
         if request.type == "notebook":
             self._sign(path, request.notebook)
         model = self._model_of(path, real)
@@ -428,66 +402,52 @@ class FileContentsManager(ContentsManager):
     # -- chunked uploads ---------------------------------------------------------------------
 
     async def _save_chunk(self, path: str, chunk: int, data: bytes) -> tuple[Model, bool]:
-        """Chunks go 1, 2, 3, ..., -1. A chunk 1 always starts afresh (a client retrying an
-        upload discards its abandoned attempt); any other chunk out of order (missing or
-        repeated) discards the upload with 400 "bad chunk"."""
+        """Chunks go 1, 2, 3, ..., -1; :class:`.Uploads` decides which upload each continues
+        (a chunk 1 supersedes the upload in progress; 409 for a superseded upload's chunks and
+        for chunks that could be either's; 400 ``"bad chunk"`` out of order)."""
         async with self._upload_lock:
-            now = time.monotonic()
-            dropped = [
-                self._uploads.pop(key)
-                for key, upload in list(self._uploads.items())
-                if now - upload.touched > UPLOAD_IDLE_LIMIT
-            ]
-            current = self._uploads.pop(path, None)
-            if chunk == 1 and current is not None:
-                dropped.append(current)
-                current = None
-            expected = 1 if current is None else current.next_chunk
-            if chunk != expected and (chunk != -1 or current is None):
-                dropped += [current] if current else []
-                await self._run(path, fileio.remove_quietly, *[u.temp for u in dropped])
-                raise BadRequest(
-                    f"Chunk {chunk} of {path!r} is out of order: expected {expected}"
-                    + (" or -1" if current else ""),
-                    reason="bad chunk",
-                )
-            stale = [u.temp for u in dropped]
-            if current is None:
-                current = await self._run(path, self._upload_start, path, data, stale)
-                self._uploads[path] = current
-                return self._upload_model(path, current), not current.existed
+            now = self._clock()
+            verdict = self._uploads.judge(path, chunk, now)
+            if verdict.discard:
+                await self._run(path, fileio.remove_quietly, *[p.temp for p in verdict.discard])
+            if verdict.error is not None:
+                raise verdict.error
+            upload = verdict.upload
+            if upload is None:  # chunk 1
+                upload = await self._run(path, self._upload_start, path, data, now)
+                self._uploads.begin(path, upload)
+                return self._upload_model(path, upload), not upload.existed
+            try:
+                if chunk == -1:
+                    model = await self._run(path, self._upload_finish, path, upload.store, data)
+                else:
+                    await self._run(path, fileio.append_temp, upload.store.temp, data)
+            except BaseException:  # the temp file is gone (fileio removes it on failure)
+                self._uploads.end(path)
+                raise
             if chunk == -1:
-                return await self._run(path, self._upload_finish, path, current, data, stale), False
-            await self._run(path, self._upload_append, current, data, stale)
-            current.touched = now
-            self._uploads[path] = current
-            return self._upload_model(path, current), False
+                self._uploads.end(path)
+                return model, False
+            upload.stored(len(data), now)
+            return self._upload_model(path, upload), False
 
-    def _upload_start(self, path: str, data: bytes, stale: list[str]) -> _Upload:
-        fileio.remove_quietly(*stale)
+    def _upload_start(self, path: str, data: bytes, now: float) -> Upload[_Partial]:
         real, mode = self._write_target(path)
-        temp = fileio.new_temp(os.path.dirname(real), data)
-        return _Upload(temp, real, mode is not None, time.time(), time.monotonic(), len(data))
+        temp = fileio.new_temp(os.path.dirname(real), data, journal=self._journal)
+        return Upload(_Partial(temp, real), mode is not None, time.time(), now, len(data))
 
-    def _upload_append(self, upload: _Upload, data: bytes, stale: list[str]) -> None:
-        fileio.remove_quietly(*stale)
-        fileio.append_temp(upload.temp, data)
-        upload.size += len(data)
-        upload.next_chunk += 1
-
-    def _upload_finish(self, path: str, upload: _Upload, data: bytes, stale: list[str]) -> Model:
-        fileio.remove_quietly(*stale)
-        fileio.append_temp(upload.temp, data)
+    def _upload_finish(self, path: str, partial: _Partial, data: bytes) -> Model:
+        fileio.append_temp(partial.temp, data)
         try:
-            self._root.confine(upload.target, path)  # a directory may have been swapped for a symlink
-            mode = fileio.target_mode(upload.target)
+            self._root.confine(partial.target, path)  # a directory may have been swapped for a symlink
+            mode = fileio.target_mode(partial.target)
         except BaseException:
-            fileio.remove_quietly(upload.temp)
+            fileio.remove_quietly(partial.temp)
             raise
-        fileio.commit(upload.temp, upload.target, mode)
-        return self._model_of(path, upload.target)
+        fileio.commit(partial.temp, partial.target, mode)
+        return self._model_of(path, partial.target)
 
-    def _upload_model(self, path: str, upload: _Upload) -> Model:
+    def _upload_model(self, path: str, upload: Upload[_Partial]) -> Model:
         """The model of an unfinished upload: the target as a file of the bytes received."""
         return base_model(
             path,
@@ -571,22 +531,34 @@ class FileContentsManager(ContentsManager):
             raise Conflict(f"File already exists: {to_path}", reason="exists")
         target = self._new_entry(to_path)
         try:  # a copy never replaces: another request may have taken the name since the check
-            fileio.atomic_copy(source, target, stat.S_IMODE(st.st_mode), None, replace=False)
+            fileio.atomic_copy(
+                source, target, stat.S_IMODE(st.st_mode), None, replace=False, journal=self._journal
+            )
         except FileExistsError:
             raise Conflict(f"File already exists: {to_path}", reason="exists") from None
         return self._model_of(to_path, target)
 
     # -- life cycle --------------------------------------------------------------------------
 
+    async def startup(self) -> None:
+        """Remove the temp files that crashed servers left (:func:`.temps.sweep`; only with a
+        ``state_dir``). Called by the server before it serves."""
+        if self._state_dir is not None:
+            removed = await self._run("", temps.sweep, self._state_dir)
+            if removed:
+                log.info("Removed %d temp file(s) left by a server that stopped mid-save", removed)
+
     async def shutdown(self) -> None:
-        """Discard unfinished uploads (their temp files) and stop the owned executor."""
+        """Discard unfinished uploads (their temp files), remove the temp-file journal and stop
+        the owned executor."""
         async with self._upload_lock:
-            temps = [upload.temp for upload in self._uploads.values()]
-            self._uploads.clear()
-            if temps:
-                await self._run("", fileio.remove_quietly, *temps)
+            leftover = [partial.temp for partial in self._uploads.clear()]
+            if leftover:
+                await self._run("", fileio.remove_quietly, *leftover)
         if self.notary is not None:
             await self._run("", self.notary.close)
+        if self._journal is not None:
+            await self._run("", self._journal.close)
         if self._owns_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
 

@@ -97,9 +97,10 @@ class _ContentsAPIHandler(APIHandler):
         self.manager = manager
 
     def contents_url(self, path: str, *more: str) -> str:
-        """The URL-escaped ``/api/contents/<path>[/more...]`` under ``base_url``."""
+        """The URL-escaped ``/api/contents[/<path>][/more...]`` under ``base_url`` (the root is
+        ``/api/contents``, as jupyter_server's ``Location``)."""
         tail = "".join("/" + quote(part, safe="") for part in more)
-        return f"{self.ctx.config.base_url}api/contents/{quote(path)}{tail}"
+        return f"{self.ctx.config.base_url}api/contents{'/' + quote(path) if path else ''}{tail}"
 
     def write_model(
         self, model: Model, status: int = 200, *, location: bool = True, encoded: bytes | None = None
@@ -127,7 +128,23 @@ class ContentsHandler(_ContentsAPIHandler):
     """``/api/contents`` and ``/api/contents/{path}``: read, save, create, rename, delete.
 
     Unknown query parameters (``contentProviderId``, cache busters) are ignored.
+
+    Trailing slashes, as jupyter_server: ``/api/contents/`` is the root, like ``/api/contents``;
+    any other path ending in ``/`` (``dir/``, ``a.txt/``, ``dir//``, ``dir/checkpoints/``) is
+    redirected to the same URL without its trailing slashes, query kept, once the request is
+    authenticated: 302 for GET and HEAD, 308 for the other methods (their method and body kept;
+    jupyter_server's 302 makes clients drop them).
     """
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        raw = self.request.path  # as sent, still percent-encoded; it starts with base_url
+        if self.answered or not raw.endswith("/") or raw == self.contents_url("") + "/":
+            return
+        query = self.request.query
+        target = raw.rstrip("/") + ("?" + query if query else "")
+        status = 302 if self.request.method in ("GET", "HEAD") else 308
+        self.answer_after_body(lambda: self.redirect(target, status=status))
 
     async def get(self, path: str = "") -> None:
         """200 model + ``Last-Modified``. Query ``content`` 0|1, ``type``, ``format``, ``hash``
@@ -142,7 +159,8 @@ class ContentsHandler(_ContentsAPIHandler):
         self.write_model(model, location=False, encoded=encoded)
 
     async def put(self, path: str = "") -> None:
-        """Save the body's model at ``path``: 201 when created, 200 when replaced (``Location``).
+        """Save the body's model at ``path``: 201 when created, 200 when a file or notebook is
+        replaced (``Location``); a directory model is 201 whether or not it existed.
 
         An empty body (or ``{}``) creates an untitled file in the directory ``path``, 201, as
         jupyter_server does. Body errors are 400 (:func:`.models.parse_save_model`).
@@ -158,7 +176,7 @@ class ContentsHandler(_ContentsAPIHandler):
         model, created = await self.manager.save(path, request)
         if request.message and "message" not in model:
             model["message"] = request.message
-        self.write_model(model, 201 if created else 200)
+        self.write_model(model, 201 if created or request.type == "directory" else 200)
 
     async def post(self, path: str = "") -> None:
         """Create in the directory ``path`` (201 + ``Location``): with no body, ``{}`` or
@@ -173,12 +191,15 @@ class ContentsHandler(_ContentsAPIHandler):
             raise BadRequest("Cannot POST to files, use PUT instead.", reason="not a directory")
         if kind is None:
             raise NotFound(f"No such directory: {path!r}")
+        type_, ext = body.get("type"), body.get("ext")  # checked even for a copy, which ignores them
+        if not all(value is None or isinstance(value, str) for value in (type_, ext)):
+            raise BadRequest("type and ext must be strings", reason="bad model")
+        type_, ext = type_ or "", ext or ""
+        if type_ not in ("", *models.TYPES):
+            raise BadRequest(f"Unexpected model type: {type_!r}", reason="bad type")
         if "copy_from" in body:
             model = await self._copy(body["copy_from"], path)
         else:
-            type_, ext = body.get("type") or "", body.get("ext") or ""
-            if not isinstance(type_, str) or not isinstance(ext, str):
-                raise BadRequest("type and ext must be strings", reason="bad model")
             model = await self.manager.new_untitled(path, type_, ext)
         self.write_model(model, 201)
 
@@ -408,7 +429,8 @@ def routes(ctx: ServerContext, manager: ContentsManager) -> list[Route]:
         ),
         Route("/api/contents/{path}/trust", TrustHandler, kw, params=path),
         Route("/api/contents", ContentsHandler, kw),
-        Route("/api/contents/{path}", ContentsHandler, kw, params=path),
+        # ".*": "/api/contents/" is the root; other trailing slashes redirect (ContentsHandler)
+        Route("/api/contents/{path}", ContentsHandler, kw, params={"path": r".*"}),
         Route("/api/notebooks", NotebooksRedirectHandler, {"ctx": ctx}),
         Route("/api/notebooks/{path}", NotebooksRedirectHandler, {"ctx": ctx}, params=path),
         Route("/files/{path}", FilesHandler, kw, params=path),

@@ -122,15 +122,20 @@ class ContentsManager(ABC):
 
         A notebook save also creates the first checkpoint when there is none. A chunked upload
         (``request.chunk``: 1, 2, ..., then -1) must arrive in order; a missing or repeated chunk
-        is 400 ``"bad chunk"`` and discards the upload, leaving ``path`` untouched. Until the last
-        chunk, ``path`` keeps its old content (or does not exist) and the returned model
-        describes the upload so far. A notebook whose content fails validation is saved and the
-        model carries ``message``.
+        is 400 ``"bad chunk"`` and discards the upload, leaving ``path`` untouched. A chunk 1
+        starts a new upload that supersedes the one in progress; which upload a later chunk
+        belongs to is :class:`~.uploads.Uploads`' decision (409 ``"superseded"`` or ``"upload
+        conflict"``; the file is never a mix of two uploads). Until the last chunk, ``path``
+        keeps its old content (or does not exist) and the returned model describes the upload
+        so far. A notebook whose content fails validation is saved and the model carries
+        ``message`` (one that cannot be stored at all is refused when the request is parsed).
 
         Raises:
             NotFound: the parent directory does not exist.
             BadRequest: hidden path (unless allowed), ``"bad chunk"``, a directory in the way.
+            Conflict: a chunk of a superseded or indistinguishable upload.
             Forbidden: permission denied.
+            NBServerError: 507 ``"disk full"``: no space or quota left (nothing changed).
         """
 
     @abstractmethod

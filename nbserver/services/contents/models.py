@@ -190,7 +190,8 @@ def notebook_request(content: Any) -> SaveRequest:
     message is returned, as jupyter_server does.
 
     Raises:
-        BadRequest: ``reason="bad notebook"`` when the content is not a notebook object.
+        BadRequest: ``reason="bad notebook"`` when the content cannot be stored as a notebook
+            (:func:`.notebooks.structure_problem`: the message names the first problem).
     """
     try:
         data, message, trusted, nb = notebooks.prepare_save(content)

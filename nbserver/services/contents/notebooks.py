@@ -13,6 +13,9 @@ nbformat's reader and writer are correct and slow on big notebooks: they convert
 - **writing** produces byte for byte what ``nbformat.writes`` produces (property-tested).
 - **signing** computes nbformat's trust signature, an HMAC over every key and value in key order,
   over one joined buffer instead of one ``update`` per string (tested against ``NotebookNotary``).
+- **structure**: a notebook that breaks the schema is still saved, with a validation message
+  (never lose a user's work), but one whose skeleton nbformat cannot walk is refused
+  (:func:`structure_problem`): it could never be read back.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "mark_cells",
     "prepare_save",
     "signature",
+    "structure_problem",
     "validation_message",
 ]
 
@@ -80,7 +84,7 @@ def as_v4(data: Any) -> Notebook:
             upgraded = nbformat.reads(json.dumps(data), as_version=4)  # type: ignore[no-untyped-call]
             data = json.loads(json.dumps(upgraded))
         except Exception as exc:
-            raise NotANotebook(str(exc)) from None
+            raise NotANotebook(f"nbformat {data.get('nbformat')!r} cannot be upgraded to 4: {exc}") from None
     cells = data.get("cells")
     if not isinstance(cells, list) or not isinstance(data.get("metadata", {}), dict):
         raise NotANotebook("a notebook has a list of cells and a metadata object")
@@ -141,6 +145,113 @@ def _strip_transient(nb: Notebook) -> None:
     for cell in nb["cells"]:
         if isinstance(cell, dict) and isinstance(cell.get("metadata"), dict):
             cell["metadata"].pop("trusted", None)
+
+
+# -- structure ---------------------------------------------------------------------------------
+
+#: the major versions nbformat reads (1 to 3 are upgraded to 4)
+READABLE_MAJORS = (1, 2, 3, 4)
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value[:20]!r}"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _is_text(value: Any) -> bool:
+    """A string, or a list of strings (a multi-line string as stored)."""
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def structure_problem(content: Any, *, upgraded: bool = False) -> str | None:
+    """The first reason (in document order) why ``content`` cannot be stored as a notebook, or
+    ``None``. Pure; reads only the skeleton, never the cells' text or outputs' data.
+
+    A notebook is refused when nbformat could not read back what would be stored (its reader
+    walks this skeleton with these types: ``nbformat.reads`` raises on it, and so does
+    jupyter_server), or when what a client shows of a cell, its kind and its text, is unusable:
+
+    - not an object; ``nbformat`` missing, not an integer, or not a version nbformat reads
+      (:data:`READABLE_MAJORS`);
+    - ``metadata`` missing or not an object; ``cells`` missing or not an array;
+    - a cell that is not an object, or whose ``cell_type`` is missing or not a string, whose
+      ``metadata`` is missing or not an object, whose ``id`` is not a string, or whose
+      ``source`` is neither a string nor an array of strings; ``attachments`` that are not an
+      object of objects;
+    - a code cell's ``outputs`` that are not an array of objects, an output whose
+      ``output_type`` is missing or not a string, whose ``data`` is not an object, or whose
+      ``text`` is neither a string nor an array of strings.
+
+    Everything else that breaks the schema (a missing ``outputs`` or ``source``, an unknown
+    ``cell_type``, unknown keys, a non-integer ``nbformat_minor``) is stored with a validation
+    message instead. ``upgraded``: ``content`` is the v4 result of upgrading an older version,
+    so the version is not checked again.
+    """
+    if not isinstance(content, dict):
+        return f"a notebook is a JSON object, not {_json_type(content)}"
+    if not upgraded:
+        major = content.get("nbformat")
+        if major is None:
+            return "nbformat (the format's major version, 4) is missing"
+        if type(major) is not int:
+            return f"nbformat must be an integer, not {_json_type(major)}"
+        if major not in READABLE_MAJORS:
+            return f"nbformat {major} is not a version this server reads (1 to 4)"
+        if major != 4:
+            return None  # checked once upgraded
+    for key, kind in (("metadata", dict), ("cells", list)):
+        if key not in content:
+            return f"{key} is missing"
+        if not isinstance(content[key], kind):
+            expected = "an object" if kind is dict else "an array"
+            return f"{key} must be {expected}, not {_json_type(content[key])}"
+    for i, cell in enumerate(content["cells"]):
+        problem = _cell_problem(cell)
+        if problem:
+            return f"cells[{i}]{problem}"
+    return None
+
+
+def _cell_problem(cell: Any) -> str | None:
+    """:func:`structure_problem` for one cell: the rest of the message, after ``cells[i]``."""
+    if not isinstance(cell, dict):
+        return f" must be an object, not {_json_type(cell)}"
+    for key in ("cell_type", "metadata"):
+        if key not in cell:
+            return f" has no {key}"
+    if not isinstance(cell["cell_type"], str):
+        return f".cell_type must be a string, not {_json_type(cell['cell_type'])}"
+    if not isinstance(cell["metadata"], dict):
+        return f".metadata must be an object, not {_json_type(cell['metadata'])}"
+    if "id" in cell and not isinstance(cell["id"], str):
+        return f".id must be a string, not {_json_type(cell['id'])}"
+    if "source" in cell and not _is_text(cell["source"]):
+        return f".source must be a string or an array of strings, not {_json_type(cell['source'])}"
+    attachments = cell.get("attachments", {})
+    if not isinstance(attachments, dict) or not all(isinstance(b, dict) for b in attachments.values()):
+        return ".attachments must be an object of objects (name: {mimetype: data})"
+    outputs = cell.get("outputs", []) if cell["cell_type"] == "code" else []
+    if not isinstance(outputs, list):
+        return f".outputs must be an array, not {_json_type(outputs)}"
+    for j, output in enumerate(outputs):
+        if not isinstance(output, dict):
+            return f".outputs[{j}] must be an object, not {_json_type(output)}"
+        if not isinstance(output.get("output_type"), str):
+            return f".outputs[{j}].output_type must be a string, not {_json_type(output.get('output_type'))}"
+        if not isinstance(output.get("data", {}), dict):
+            return f".outputs[{j}].data must be an object, not {_json_type(output['data'])}"
+        if "text" in output and not _is_text(output["text"]):
+            text = _json_type(output["text"])
+            return f".outputs[{j}].text must be a string or an array of strings, not {text}"
+    return None
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -384,15 +495,20 @@ def prepare_save(content: Any) -> tuple[bytes, str | None, bool, Notebook]:
     ``indent=1``, sorted keys, a final newline. ``content`` is changed in place.
 
     Raises:
-        NotANotebook: not a notebook object, or not storable as JSON text (lone surrogates,
-            nesting too deep).
+        NotANotebook: its structure is unusable (:func:`structure_problem`; the message names
+            the first problem), an older version cannot be upgraded, or it is not storable as
+            JSON text (lone surrogates, nesting too deep).
     """
-    if not isinstance(content, dict):
-        raise NotANotebook("a notebook is a JSON object")
+    problem = structure_problem(content)
+    if problem:
+        raise NotANotebook(problem)
     try:
-        v4 = content.get("nbformat") == 4 and isinstance(content.get("cells"), list)
+        v4 = content["nbformat"] == 4
         trusted = check_cells(content) if v4 else False  # before as_v4 strips the marks
         nb = as_v4(content)
+        problem = None if v4 else structure_problem(nb, upgraded=True)
+        if problem:
+            raise NotANotebook(f"once upgraded from nbformat {content['nbformat']}: {problem}")
         message = validation_message(nb)
         for cell in nb["cells"]:
             if isinstance(cell, dict):

@@ -12,12 +12,13 @@ from __future__ import annotations
 import mimetypes
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from nbserver.errors import BadRequest, Conflict, NotFound
 from nbserver.services.contents import models, paths
 from nbserver.services.contents.manager import Checkpoints, ContentsManager, Download, EntryKind, Model
+from nbserver.services.contents.uploads import Upload, Uploads
 
 __all__ = ["InMemoryCheckpoints", "InMemoryContentsManager"]
 
@@ -31,14 +32,6 @@ class _File:
     data: bytes
     created: float
     modified: float
-
-
-@dataclass
-class _Upload:
-    """A chunked upload in progress: not visible at its path until the last chunk."""
-
-    next_chunk: int
-    data: bytearray = field(default_factory=bytearray)
 
 
 def _mimetype(path: str) -> str | None:
@@ -109,7 +102,7 @@ class InMemoryContentsManager(ContentsManager):
         now = time.time()
         self.files: dict[str, _File] = {}
         self.dirs: dict[str, float] = {"": now}
-        self.uploads: dict[str, _Upload] = {}
+        self.uploads: Uploads[bytearray] = Uploads()  # not visible at their paths until the last chunk
         self.checkpoints: InMemoryCheckpoints = InMemoryCheckpoints(self)
 
     # -- helpers (also used by the tests to seed content) -------------------------------------
@@ -265,24 +258,25 @@ class InMemoryContentsManager(ContentsManager):
         return model, not existed
 
     def _save_chunk(self, path: str, chunk: int, data: bytes, existed: bool) -> tuple[Model, bool]:
-        upload = self.uploads.get(path)
-        if chunk == 1:
-            upload = self.uploads[path] = _Upload(next_chunk=1)
-        elif upload is None or (chunk != -1 and chunk != upload.next_chunk):
-            self.uploads.pop(path, None)
-            expected = "1" if upload is None else f"{upload.next_chunk} or -1"
-            raise BadRequest(
-                f"Chunk {chunk} of {path!r} is out of order: expected {expected}", reason="bad chunk"
-            )
-        upload.data += data
-        upload.next_chunk += 1
-        if chunk == -1:
-            del self.uploads[path]
-            self.write(path, upload.data)
+        """The same rules as the file manager's, through the same :class:`Uploads`."""
+        now = time.monotonic()
+        verdict = self.uploads.judge(path, chunk, now)
+        if verdict.error is not None:
+            raise verdict.error
+        upload = verdict.upload
+        if upload is None:
+            upload = Upload(bytearray(data), existed, time.time(), now, len(data))
+            self.uploads.begin(path, upload)
+        elif chunk == -1:
+            self.uploads.end(path)
+            self.write(path, bytes(upload.store + data))
             return self._model(path, content=False, type=None, format=None, hash=False), False
-        now = models.timestamp(time.time())
+        else:
+            upload.store += data
+            upload.stored(len(data), now)
+        stamp = models.timestamp(time.time())
         model = models.base_model(
-            path, "file", created=now, last_modified=now, size=len(upload.data), writable=True
+            path, "file", created=stamp, last_modified=stamp, size=len(upload.store), writable=True
         )
         model["mimetype"] = _mimetype(path)
         return model, chunk == 1 and not existed

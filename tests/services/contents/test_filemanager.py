@@ -25,6 +25,7 @@ from nbserver.services.contents import fileio, filemanager, models
 from nbserver.services.contents.checkpoints import FileCheckpoints
 from nbserver.services.contents.filemanager import DOWNLOAD_BLOCK, UPLOAD_IDLE_LIMIT, FileContentsManager
 from nbserver.services.contents.models import SaveRequest
+from nbserver.services.contents.uploads import RIVAL_SILENCE
 
 
 @pytest.fixture
@@ -470,7 +471,8 @@ async def test_failed_write_leaves_no_temp(
     monkeypatch.setattr(fileio, "write_fully", full)
     with pytest.raises(NBServerError) as info:
         await cm.save("a.txt", text("x"))
-    assert info.value.status == 500 and "No space left" in info.value.message
+    assert info.value.status == 507 and info.value.reason == "disk full"
+    assert "No space left" in info.value.message
     assert list(root.iterdir()) == []
 
 
@@ -598,9 +600,22 @@ async def test_bad_chunk_sequences(cm: FileContentsManager, root: Path, sequence
 
 
 async def test_a_new_first_chunk_restarts_the_upload(cm: FileContentsManager, root: Path) -> None:
-    """A client retrying an upload sends chunk 1 again: the abandoned attempt is discarded."""
+    """A client retrying an interrupted upload sends chunk 1 again: the abandoned attempt's
+    bytes are discarded at once. Its last chunk (-1) could be the abandoned upload's last one,
+    so it is a 409 "upload conflict" (nothing written) while that upload may still be running;
+    a retry once it has been silent for RIVAL_SILENCE works. (The clock is the manager's.)"""
+    clock = [1000.0]
+    cm._clock = lambda: clock[0]
+    (root / "up.txt").write_text("old")
     await cm.save("up.txt", chunk(b"abandoned ", 1))
     await cm.save("up.txt", chunk(b"attempt ", 2))
+    await cm.save("up.txt", chunk(b"too soon ", 1))
+    assert len(temps(root)) == 1  # only the new upload's
+    with pytest.raises(Conflict) as info:
+        await cm.save("up.txt", chunk(b"works", -1))
+    assert info.value.reason == "upload conflict" and "in 30 s" in info.value.message
+    assert (root / "up.txt").read_text() == "old" and temps(root) == []
+    clock[0] += RIVAL_SILENCE
     await cm.save("up.txt", chunk(b"retry ", 1))
     await cm.save("up.txt", chunk(b"works", -1))
     assert (root / "up.txt").read_text() == "retry works"
@@ -641,8 +656,10 @@ async def test_failed_chunk_discards_the_upload(
 
 async def test_abandoned_uploads_are_cleaned(cm: FileContentsManager, root: Path) -> None:
     """An upload idle for over an hour is dropped at the next upload call; shutdown drops all."""
+    clock = [1000.0]
+    cm._clock = lambda: clock[0]
     await cm.save("old.bin", chunk(b"a", 1))
-    cm._uploads["old.bin"].touched -= UPLOAD_IDLE_LIMIT + 1
+    clock[0] += UPLOAD_IDLE_LIMIT + 1
     await cm.save("new.bin", chunk(b"b", 1))
     assert len(temps(root)) == 1
     with pytest.raises(BadRequest):
