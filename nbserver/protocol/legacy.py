@@ -40,14 +40,20 @@ _U32 = struct.Struct(">I")
 
 
 def _dumps(obj: Any) -> bytes:
+    """Compact JSON of a parsed value. Raises ProtocolError for a value nested too deeply to
+    write back: a depth just under Python's recursion limit parses, but writing it takes a few
+    more frames (the standard library's encoder counts its levels against the same limit)."""
     try:
         return orjson.dumps(obj)
     except orjson.JSONEncodeError:
         pass
     try:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: keep them as JSON escapes
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
+        try:
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: keep them as JSON escapes
+            return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
+    except RecursionError:
+        raise ProtocolError("message JSON is nested too deeply") from None
 
 
 def _no_constant(name: str) -> Any:
@@ -131,7 +137,8 @@ def decode(frame: bytes | str) -> tuple[str | None, list[bytes]]:
 
     Raises:
         ProtocolError: bad binary offsets, invalid JSON (NaN, Infinity and numbers beyond a
-            float's range included), a message that is not an object, a header that is not an
+            float's range included), JSON nested too deeply to parse or to write back for
+            signing, a message that is not an object, a header that is not an
             object with ``msg_id`` and ``msg_type``, or non-object parent_header/metadata/content.
     """
     buffers: list[bytes] = []
