@@ -81,19 +81,30 @@ class NotFoundHandler(PageHandler):
 
 
 def make_context(config: ServerConfig, *, authenticator: Authenticator | None = None) -> ServerContext:
-    """The shared state of one server; reads (or creates) the persisted cookie secret."""
-    if authenticator is None:
-        secret = config.cookie_secret
-        if secret is None:
-            secret = runtime.load_cookie_secret(config.runtime_dir or runtime.default_runtime_dir())
-        authenticator = Authenticator(
-            token=config.token,
-            password_hash=config.password_hash,
-            cookie_secret=secret,
-            cookie_max_age_days=config.cookie_max_age_days,
-            user=User(config.username),
-        )
-    return ServerContext(config=config, auth=authenticator, cookie_name=f"nbserver-{config.port or 'auth'}")
+    """The shared state of one server; reads (or creates) the persisted cookie secret.
+
+    With ``config.hub`` the identity provider is the Hub's (:mod:`nbserver.auth.hub`); it and
+    the activity reporter are registered as services (``hub``, ``hub_activity``), so that a
+    :class:`~nbserver.Server` starts and stops them."""
+    cookie_name = f"nbserver-{config.port or 'auth'}"
+    if authenticator is not None:
+        return ServerContext(config=config, auth=authenticator, cookie_name=cookie_name)
+    secret = config.cookie_secret
+    if secret is None:
+        secret = runtime.load_cookie_secret(config.runtime_dir or runtime.default_runtime_dir())
+    if config.hub is not None:
+        from .auth.hub import hub_context  # import nbserver stays light
+
+        return hub_context(config, secret)
+    authenticator = Authenticator(
+        token=config.token,
+        password_hash=config.password_hash,
+        cookie_secret=secret,
+        cookie_max_age_days=config.cookie_max_age_days,
+        user=User(config.username),
+        login_url=config.base_url + "login",
+    )
+    return ServerContext(config=config, auth=authenticator, cookie_name=cookie_name)
 
 
 def contents_manager(ctx: ServerContext) -> ContentsManager:
@@ -112,6 +123,7 @@ def contents_manager(ctx: ServerContext) -> ContentsManager:
             delete_to_trash=config.delete_to_trash,
             always_delete_dir=config.always_delete_dir,
             notary=Notary(),  # Jupyter's trust store: trust carries over both ways
+            state_dir=config.runtime_dir or runtime.default_runtime_dir(),  # temp-file journal
         )
     return manager
 

@@ -6,6 +6,14 @@ else ``<jupyter config dir>/nbserver_config.json`` if it exists), then defaults.
 
 Subcommands: ``password`` (store an argon2 hash in the config file), ``list`` (running servers),
 ``stop PORT``.
+
+Under JupyterHub (``--hub``, or by itself when ``JUPYTERHUB_SERVICE_URL`` and
+``JUPYTERHUB_API_TOKEN`` are set, unless ``--no-hub``), :func:`hub_settings` maps the environment
+the Hub's spawner sets onto the configuration: the exact address and port to listen on (no
+other port is tried), the prefix, the root directory, TLS, and :class:`~nbserver.config.HubConfig`.
+The Hub logs people in, so no token is made or printed, and a password in the config file is
+ignored. Command-line flags still win (the Hub's ``Spawner.args``: ``--ip``, ``--port``,
+``--notebook-dir``, ``--debug``...).
 """
 
 from __future__ import annotations
@@ -23,13 +31,14 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import runtime
 from ._version import __version__
-from .config import EVENT_LOOPS, ServerConfig
+from .config import EVENT_LOOPS, HubConfig, ServerConfig
 from .errors import ConfigError
 
-__all__ = ["main"]
+__all__ = ["hub_settings", "main"]
 
 log = logging.getLogger("nbserver.app")
 
@@ -113,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--ip", help="interface to listen on (default 127.0.0.1)")
     add("--port", type=int, help="first port to try (default 8888; the next free one is used)")
     add("--root-dir", type=Path, help="directory to serve (default: the current directory)")
+    add("--notebook-dir", dest="root_dir", type=Path, help=argparse.SUPPRESS)  # jupyter's old name
     add("--base-url", help="URL prefix of every route (default /)")
     add("--token", help="the access token (default: a random one, printed at start-up)")
     add(
@@ -176,21 +186,142 @@ def _parser() -> argparse.ArgumentParser:
         help="SameSite of the login cookies (default Lax; None, for embedding, needs https)",
     )
     add("--runtime-dir", type=Path, help="where runtime files go (default: Jupyter's runtime dir)")
+    add("--certfile", type=Path, help="serve https with this certificate (PEM)")
+    add("--keyfile", type=Path, help="the certificate's private key (PEM), if not in --certfile")
+    add("--client-ca", type=Path, help="require client certificates signed by this CA (PEM)")
+    add("--default-url", help="where / leads, relative to the base URL (default /tree)")
+    add(
+        "--hub",
+        action="store_true",
+        default=None,
+        help="run as a JupyterHub single-user server (the default when JUPYTERHUB_SERVICE_URL and "
+        "JUPYTERHUB_API_TOKEN are set): the Hub's OAuth and tokens, its address, prefix and activity",
+    )
+    add("--no-hub", dest="hub", action="store_false", help="ignore a JupyterHub environment")
     add("--config", type=Path, help="config file, TOML or JSON (default: $NBSERVER_CONFIG)")
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
+    add("--debug", dest="log_level", action="store_const", const="DEBUG", help="--log-level DEBUG")
     add("--version", action="version", version=f"nbserver {__version__}")
     return p
+
+
+def _env_flag(environ: dict[str, str], name: str) -> bool:
+    """JupyterHub's boolean variables: unset or empty is False, so are ``0`` and ``false``."""
+    return environ.get(name, "").lower() not in ("", "0", "false")
+
+
+def _env_scopes(environ: dict[str, str], *names: str) -> tuple[str, ...]:
+    """A JSON list of scopes from the first of ``names`` that is set; ``()`` when none is."""
+    for name in names:
+        raw = environ.get(name)
+        if raw:
+            try:
+                scopes = json.loads(raw)
+            except ValueError:
+                scopes = None
+            if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+                raise ConfigError(f"${name} must be a JSON list of scopes, not {raw!r}")
+            return tuple(scopes)
+    return ()
+
+
+def hub_settings(environ: dict[str, str]) -> dict[str, Any]:
+    """ServerConfig settings from the environment a JupyterHub spawner gives its servers.
+
+    Raises:
+        ConfigError: a required variable is missing or one is malformed (named).
+    """
+    missing = [
+        name
+        for name in (
+            "JUPYTERHUB_SERVICE_URL",
+            "JUPYTERHUB_API_TOKEN",
+            "JUPYTERHUB_CLIENT_ID",
+            "JUPYTERHUB_USER",
+        )
+        if not environ.get(name)
+    ]
+    if missing:
+        raise ConfigError(f"--hub needs the environment JupyterHub gives: ${', $'.join(missing)} unset")
+    service = urlsplit(environ["JUPYTERHUB_SERVICE_URL"])
+    try:
+        port = service.port or (443 if service.scheme == "https" else 80)
+    except ValueError:
+        raise ConfigError(
+            f"$JUPYTERHUB_SERVICE_URL {environ['JUPYTERHUB_SERVICE_URL']!r} has a bad port"
+        ) from None
+    interval = environ.get("JUPYTERHUB_ACTIVITY_INTERVAL") or "300"
+    try:
+        activity_interval = float(interval)
+    except ValueError:
+        raise ConfigError(
+            f"$JUPYTERHUB_ACTIVITY_INTERVAL must be a number of seconds, not {interval!r}"
+        ) from None
+    hub_base = environ.get("JUPYTERHUB_BASE_URL") or "/"
+    hub = HubConfig(
+        api_url=environ.get("JUPYTERHUB_API_URL") or "http://127.0.0.1:8081/hub/api",
+        api_token=environ["JUPYTERHUB_API_TOKEN"],
+        client_id=environ["JUPYTERHUB_CLIENT_ID"],
+        user=environ["JUPYTERHUB_USER"],
+        server_name=environ.get("JUPYTERHUB_SERVER_NAME", ""),
+        oauth_callback_url=environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL", ""),
+        access_scopes=_env_scopes(environ, "JUPYTERHUB_OAUTH_ACCESS_SCOPES", "JUPYTERHUB_OAUTH_SCOPES"),
+        client_allowed_scopes=_env_scopes(environ, "JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES"),
+        activity_url=environ.get("JUPYTERHUB_ACTIVITY_URL", ""),
+        activity_interval=activity_interval,
+        cookie_host_prefix=_env_flag(environ, "JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"),
+        hub_host=environ.get("JUPYTERHUB_HOST", ""),
+        hub_prefix=hub_base.rstrip("/") + "/hub/",
+        public_url=environ.get("JUPYTERHUB_PUBLIC_URL", ""),
+    )
+    settings: dict[str, Any] = {
+        "hub": hub,
+        "ip": service.hostname or "",  # no host: every interface
+        "port": port,
+        "port_retries": 0,  # the Hub waits on exactly this port
+        "base_url": environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/",
+        "username": hub.user,
+        "token": "",
+        "allow_remote_access": True,  # the Host is the Hub's public name
+        "open_browser": False,
+        "delete_to_trash": False,  # as jupyterhub-singleuser: containers rarely have a trash
+    }
+    if environ.get("JUPYTERHUB_ROOT_DIR"):
+        settings["root_dir"] = Path(environ["JUPYTERHUB_ROOT_DIR"]).expanduser()
+    if environ.get("JUPYTERHUB_DEFAULT_URL"):
+        settings["default_url"] = "/" + environ["JUPYTERHUB_DEFAULT_URL"].lstrip("/")
+    for name in ("certfile", "keyfile", "client_ca"):
+        value = environ.get(f"JUPYTERHUB_SSL_{name.upper()}")
+        if value:
+            settings[name] = Path(value)
+    if _env_flag(environ, "JUPYTERHUB_DEBUG"):
+        settings["log_level"] = "DEBUG"
+    return settings
+
+
+def under_hub(args: argparse.Namespace, environ: dict[str, str]) -> bool:
+    """``--hub``; or, unless ``--no-hub``, a JupyterHub spawner's environment."""
+    if args.hub is not None:
+        return bool(args.hub)
+    return bool(environ.get("JUPYTERHUB_SERVICE_URL") and environ.get("JUPYTERHUB_API_TOKEN"))
 
 
 def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerConfig:
     """Merge file < environment < command line into a validated :class:`ServerConfig`."""
     settings: dict[str, Any] = {}
+    hub = under_hub(args, environ)
     path = args.config or (Path(environ["NBSERVER_CONFIG"]) if environ.get("NBSERVER_CONFIG") else None)
-    if path is None and default_config_path().is_file():
+    user_config = not (hub and _env_flag(environ, "JUPYTERHUB_DISABLE_USER_CONFIG"))
+    if path is None and user_config and default_config_path().is_file():
         path = default_config_path()
     if path is not None:
         settings.update(load_config_file(path))
-    if "NBSERVER_TOKEN" in environ:
+    if hub:
+        for secret in ("token", "password_hash"):
+            if settings.pop(secret, None):
+                log.warning("Under JupyterHub the Hub logs users in: %s in %s is ignored", secret, path)
+        settings.update(hub_settings(environ))
+    elif "NBSERVER_TOKEN" in environ:
         settings["token"] = environ["NBSERVER_TOKEN"]
     for name in (
         "ip",
@@ -207,6 +338,10 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         "session_store",
         "keep_kernels",
         "event_loop",
+        "certfile",
+        "keyfile",
+        "client_ca",
+        "default_url",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -215,11 +350,13 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         settings["allow_origin"] = tuple(args.allow_origin)
     if args.frame_ancestors:
         settings["frame_ancestors"] = tuple(args.frame_ancestors)
+    if hub and (args.token is not None or args.password or args.no_token):
+        raise ConfigError("--token, --password and --no-token do not apply under JupyterHub (--hub)")
     if args.password and not settings.get("password_hash"):
         raise ConfigError("--password: no password is stored; run `python -m nbserver password`")
     if args.no_token:
         settings["token"] = ""
-    elif settings.get("password_hash") and "token" not in settings:
+    elif not hub and settings.get("password_hash") and "token" not in settings:
         settings["token"] = ""  # as jupyter_server: a password replaces the generated token
     settings.setdefault("username", environ.get("USER") or environ.get("LOGNAME") or "user")
     return ServerConfig(**settings)
@@ -332,6 +469,10 @@ def configure_logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "hub":  # the multi-user hub has its own command line
+        from .hub.cli import main as hub_main
+
+        return hub_main(argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         command = {"password": cmd_password, "list": cmd_list, "stop": cmd_stop}[argv[0]]
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["EVENT_LOOPS", "ServerConfig", "normalize_base_url"]
+__all__ = ["EVENT_LOOPS", "HubConfig", "ServerConfig", "normalize_base_url"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
@@ -33,6 +33,76 @@ def normalize_base_url(base_url: str) -> str:
 
 def _random_token() -> str:
     return secrets.token_hex(24)
+
+
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 token
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Running as a JupyterHub single-user server (``--hub``). The CLI fills this from the
+    ``JUPYTERHUB_*`` environment the Hub's spawner sets; see :mod:`nbserver.auth.hub`.
+
+    Attributes:
+        api_url: the Hub's API (``JUPYTERHUB_API_URL``), e.g. ``http://127.0.0.1:8081/hub/api``.
+        api_token: this server's Hub API token (``JUPYTERHUB_API_TOKEN``), also its OAuth secret.
+        client_id: this server's OAuth client id (``jupyterhub-user-<name>``); it names the
+            login cookie, as in jupyterhub-singleuser.
+        user, server_name: whose server this is (``""`` is the default server).
+        oauth_callback_url: the redirect URI the Hub registered (a path or a URL); ``""`` is
+            ``<base_url>oauth_callback``.
+        access_scopes: a Hub token is let in when one of its scopes grants one of these
+            (``JUPYTERHUB_OAUTH_ACCESS_SCOPES``); empty means this server's and its owner's
+            ``access:servers`` scopes.
+        client_allowed_scopes: the scopes the Hub lets this client's tokens carry (kept as given;
+            the Hub enforces them).
+        activity_url, activity_interval: where, and every how many seconds (0: never), the
+            server's last activity is posted.
+        cookie_host_prefix: ``__Host-`` cookies on path ``/`` (``JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED``).
+        hub_host: the Hub's public ``scheme://host`` for browser redirects; ``""`` (the default)
+            is this server's own host, behind the same proxy.
+        hub_prefix: the Hub's URL path (``/hub/``, from ``JUPYTERHUB_BASE_URL``).
+        public_url: the public URL of this server (``JUPYTERHUB_PUBLIC_URL``); an ``https`` one
+            makes the cookies ``Secure`` whatever the proxy says.
+        cache_seconds: how long the Hub's answer about a token is reused (0: ask every time).
+    """
+
+    api_url: str
+    api_token: str = field(repr=False)
+    client_id: str
+    user: str
+    server_name: str = ""
+    oauth_callback_url: str = ""
+    access_scopes: tuple[str, ...] = ()
+    client_allowed_scopes: tuple[str, ...] = ()
+    activity_url: str = ""
+    activity_interval: float = 300.0
+    cookie_host_prefix: bool = False
+    hub_host: str = ""
+    hub_prefix: str = "/hub/"
+    public_url: str = ""
+    cache_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", self.api_url):
+            raise ConfigError(f"hub api_url {self.api_url!r} is not an http(s) URL")
+        for name in ("api_token", "client_id", "user"):
+            if not getattr(self, name):
+                raise ConfigError(f"hub {name} is empty: is this server started by JupyterHub?")
+        if not _COOKIE_NAME.fullmatch(self.client_id):
+            raise ConfigError(f"hub client_id {self.client_id!r} cannot name a cookie")
+        if self.activity_interval < 0 or self.cache_seconds < 0:
+            raise ConfigError("hub activity_interval and cache_seconds must be >= 0")
+        if self.hub_host and not re.fullmatch(r"https?://[^/\s]+", self.hub_host):
+            raise ConfigError(f"hub hub_host {self.hub_host!r} is not scheme://host[:port]")
+        set_(self, "hub_prefix", normalize_base_url(self.hub_prefix))
+        scopes = tuple(self.access_scopes) or (
+            f"access:servers!server={self.user}/{self.server_name}",
+            f"access:servers!user={self.user}",
+        )
+        set_(self, "access_scopes", scopes)
+        set_(self, "client_allowed_scopes", tuple(self.client_allowed_scopes))
 
 
 @dataclass(frozen=True)
@@ -80,6 +150,13 @@ class ServerConfig:
         replay_buffer_bytes, replay_buffer_seconds: what is kept for a disconnected client and
             replayed when it reconnects with the same ``session_id``.
         max_ws_message_size: largest websocket message accepted from a client.
+        ws_ping_interval, ws_ping_timeout: websocket keep-alive, as jupyter_server's
+            ``ws_ping_interval`` / ``ws_ping_timeout`` (but in seconds): every websocket is pinged
+            every ``ws_ping_interval`` seconds and closed (1001) once it has answered no ping for
+            more than ``ws_ping_timeout`` seconds, a condition checked at each ping. A ping that
+            went out late (the server's loop was blocked, or the machine suspended) skips the
+            check once, so a pong that could not have come yet closes nothing. 0 turns pings
+            (interval) or the closing (timeout) off; a timeout must be longer than the interval.
         iopub_msg_rate_limit, iopub_data_rate_limit, rate_limit_window: jupyter_server's iopub
             rate limits (messages/s, bytes/s); 0 (the default) means none.
         frame_ancestors: origins (``scheme://host[:port]``, the host may start with ``*.``) allowed
@@ -90,6 +167,12 @@ class ServerConfig:
             makes the cookies ``Secure``, so browsers keep them only over https.
         custom_dir: directory whose ``custom.css`` the web UI loads after its own styles;
             ``None`` is ``<Jupyter config dir>/custom``, as jupyter_server.
+        certfile, keyfile, client_ca: serve https with this certificate and key; with
+            ``client_ca``, clients must present a certificate it signed. Under a hub they also
+            identify this server to the Hub's API (JupyterHub's internal SSL).
+        default_url: where ``/`` leads, relative to ``base_url`` (``/tree``).
+        hub: run as a JupyterHub single-user server (:class:`HubConfig`): the Hub's OAuth and
+            tokens replace ``token`` and ``password_hash``.
         log_level: level name for the ``nbserver`` loggers.
         open_browser: open a browser at start-up; ``None`` opens one only when there is a display.
     """
@@ -124,6 +207,13 @@ class ServerConfig:
     replay_buffer_bytes: int = 64 * 1024 * 1024
     replay_buffer_seconds: float = 600.0
     max_ws_message_size: int = 64 * 1024 * 1024
+    ws_ping_interval: float = 30.0
+    ws_ping_timeout: float = 90.0
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    client_ca: Path | None = None
+    default_url: str = "/tree"
+    hub: HubConfig | None = None
     iopub_msg_rate_limit: float = 0.0
     iopub_data_rate_limit: float = 0.0
     rate_limit_window: float = 3.0
@@ -156,9 +246,20 @@ class ServerConfig:
         for name in ("kernel_info_timeout", "cull_interval", "rate_limit_window", "replay_buffer_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
-        for name in ("cull_idle_timeout", "iopub_msg_rate_limit", "iopub_data_rate_limit"):
+        for name in (
+            "cull_idle_timeout",
+            "iopub_msg_rate_limit",
+            "iopub_data_rate_limit",
+            "ws_ping_interval",
+            "ws_ping_timeout",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
+        if 0 < self.ws_ping_timeout <= self.ws_ping_interval:
+            raise ConfigError(
+                "ws_ping_timeout must be 0 (off) or longer than ws_ping_interval: the timeout is "
+                "checked at each ping, so a shorter one would close every connection"
+            )
         for name in ("client_buffer_bytes", "replay_buffer_bytes", "max_ws_message_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
@@ -191,10 +292,22 @@ class ServerConfig:
                 raise ConfigError(f"frame_ancestors entry {origin!r} is not scheme://host[:port]")
         if self.cookie_samesite not in ("Lax", "Strict", "None"):
             raise ConfigError("cookie_samesite must be Lax, Strict or None")
+        for name in ("certfile", "keyfile", "client_ca"):
+            path = getattr(self, name)
+            if path is not None:
+                set_(self, name, Path(path))
+                if not Path(path).is_file():
+                    raise ConfigError(f"{name} {str(path)!r} is not a file")
+        if self.certfile is None and (self.keyfile is not None or self.client_ca is not None):
+            raise ConfigError("keyfile and client_ca need a certfile")
+        if not re.fullmatch(r"/(?![/\\])[^\s\\#]*", self.default_url):
+            raise ConfigError(f"default_url {self.default_url!r} must be a local path such as /tree")
+        if self.hub is not None and (self.token or self.password_hash):
+            raise ConfigError("under a hub (--hub) the Hub logs users in: set no token or password_hash")
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.token) or self.password_hash is not None
+        return bool(self.token) or self.password_hash is not None or self.hub is not None
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

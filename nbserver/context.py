@@ -1,4 +1,4 @@
-"""What every handler of one server shares: its configuration, its authenticator, its activity.
+"""What every handler of one server shares: its configuration, its identity provider, its activity.
 
 One :class:`ServerContext` per server (the hub runs several in one process), handed to each
 handler through ``initialize``; there are no module-level singletons.
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .auth.identity import Authenticator
+from .auth.identity import IdentityProvider
 from .config import ServerConfig
 
 __all__ = ["Activity", "ServerContext", "isoformat"]
@@ -49,11 +49,15 @@ class Activity:
 
 @dataclass
 class ServerContext:
-    """Shared state of one server. ``cookie_name`` names its login cookie."""
+    """Shared state of one server. ``auth`` decides who a request is (the local
+    :class:`~nbserver.auth.identity.Authenticator`, or the Hub's under ``--hub``);
+    ``cookie_name`` names its login cookie; ``headers`` go on every response (a mapping the
+    identity provider may update, such as ``X-JupyterHub-Version``)."""
 
     config: ServerConfig
-    auth: Authenticator
+    auth: IdentityProvider
     cookie_name: str
+    headers: dict[str, str] = field(default_factory=dict)
     activity: Activity = field(default_factory=Activity)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("nbserver.app"))
     request_shutdown: Callable[[], None] | None = None

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import webbrowser
 from pathlib import Path
@@ -79,6 +80,26 @@ def bind(ip: str, port: int, retries: int) -> tuple[list[socket.socket], int]:
     raise ConfigError(f"no free port in {port}..{port + retries} on {ip}: {last}")
 
 
+def ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
+    """The server's TLS (``certfile``/``keyfile``; clients need a certificate signed by
+    ``client_ca`` when it is set), or None for plain http.
+
+    Raises:
+        ConfigError: a certificate or key that cannot be loaded.
+    """
+    if config.certfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.certfile, config.keyfile)
+        if config.client_ca is not None:
+            context.load_verify_locations(config.client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot use the TLS certificate {config.certfile}: {exc}") from exc
+    return context
+
+
 def _url_host(ip: str) -> str:
     if ip in ("", "0.0.0.0", "::"):
         return socket.gethostname() if ip else "localhost"
@@ -108,7 +129,8 @@ class Server:
     @property
     def base(self) -> str:
         """Base URL of the running server, e.g. ``http://127.0.0.1:8888/``."""
-        return f"http://{_url_host(self.config.ip)}:{self.port}{self.config.base_url}"
+        scheme = "https" if self.config.certfile is not None else "http"
+        return f"{scheme}://{_url_host(self.config.ip)}:{self.port}{self.config.base_url}"
 
     @property
     def url(self) -> str:
@@ -117,6 +139,7 @@ class Server:
 
     async def start(self) -> None:
         config = self.config
+        tls = ssl_context(config)
         sockets, self.port = bind(config.ip, config.port, config.port_retries)
         if config.port and self.port != config.port:
             log.warning("Port %d is in use; using port %d instead", config.port, self.port)
@@ -129,7 +152,11 @@ class Server:
             if startup is not None:
                 await startup()
         self._http = NoDelayHTTPServer(
-            self.app, max_body_size=config.max_body_size, idle_connection_timeout=3600
+            self.app,
+            max_body_size=config.max_body_size,
+            idle_connection_timeout=3600,
+            ssl_options=tls,
+            xheaders=config.hub is not None,  # behind the Hub's proxy: the browser's scheme and address
         )
         self._http.add_sockets(sockets)
         if self._write_info:
@@ -151,7 +178,7 @@ class Server:
             "pid": os.getpid(),
             "version": __version__,
             "password": config.password_hash is not None,
-            "secure": False,
+            "secure": config.certfile is not None,
         }
 
     def request_stop(self) -> None:
@@ -221,7 +248,10 @@ async def serve(config: ServerConfig, **services: Any) -> None:
 
     cfg = server.config
     log.info("nbserver %s is serving %s", __version__, cfg.root_dir)
-    log.info("Open %s", server.url)
+    if cfg.hub is not None:  # the Hub logs people in: no URL to open, no token to show
+        log.info("Serving %s for JupyterHub (%s's server)", server.base, cfg.hub.user)
+    else:
+        log.info("Open %s", server.url)
     if not cfg.auth_enabled:
         log.warning(
             "AUTHENTICATION IS DISABLED (--no-token): anyone who can reach %s can read your files "

@@ -4,9 +4,11 @@ Request flow (``prepare``), the same for every route:
 
 1. Host check (DNS rebinding) when listening on loopback.
 2. ``OPTIONS`` stops here: CORS preflights are public and answered by :meth:`BaseHandler.options`.
-3. Identity from token header, ``?token=``, or login cookie (:mod:`nbserver.auth.identity`).
+3. Identity from token header, ``?token=``, or login cookie, as the server's identity provider
+   judges them (:mod:`nbserver.auth.identity`; under JupyterHub, :mod:`nbserver.auth.hub`).
    A route that needs a user and has none: API routes answer 403 JSON, pages redirect to
-   ``/login?next=...``. The log line says which check failed.
+   where the provider logs people in (``/login?next=...``, or the Hub's OAuth) unless the
+   provider refused the user outright (403). The log line says which check failed.
 4. Requests without a token (cookie-authenticated, or any when authentication is off): a foreign
    ``Origin`` is refused, and unsafe methods need the ``_xsrf`` cookie echoed in ``X-XSRFToken``.
    Token-authenticated requests need neither.
@@ -42,7 +44,7 @@ from urllib.parse import urlencode
 from tornado.concurrent import Future
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from .auth.identity import AuthResult, Identity, Via
+from .auth.identity import Authenticator, AuthResult, CookieSpec, Credentials, Identity, Via
 from .auth.policy import host_is_local, is_loopback, origin_allowed
 from .context import ServerContext
 from .errors import BadRequest, Forbidden, NBServerError, PayloadTooLarge
@@ -52,6 +54,7 @@ __all__ = [
     "Access",
     "BaseHandler",
     "PageHandler",
+    "allowed_methods",
     "authenticate_request",
     "log_request",
 ]
@@ -90,13 +93,22 @@ class Access(enum.Enum):
     PUBLIC = "public"  # anybody: login page, version, redirects
 
 
-def authenticate_request(handler: RequestHandler, ctx: ServerContext) -> AuthResult:
-    """Resolve the identity of a request; shared by HTTP handlers and websocket upgrades."""
-    return ctx.auth.authenticate(
-        authorization=handler.request.headers.get("Authorization"),
-        query_token=handler.get_query_argument("token", None),
-        cookie_name=ctx.cookie_name,
-        cookie=handler.get_cookie(ctx.cookie_name),
+async def authenticate_request(
+    handler: RequestHandler, ctx: ServerContext, *, websocket: bool = False
+) -> AuthResult:
+    """Resolve the identity of a request; shared by HTTP handlers and websocket upgrades.
+
+    Raises NBServerError when the identity provider cannot decide (the Hub is down: 503)."""
+    headers = handler.request.headers
+    return await ctx.auth.identify(
+        Credentials(
+            authorization=headers.get("Authorization"),
+            query_token=handler.get_query_argument("token", None),
+            cookie_name=ctx.cookie_name,
+            cookie=handler.get_cookie(ctx.cookie_name),
+            fetch_mode=headers.get("Sec-Fetch-Mode"),
+            websocket=websocket,
+        )
     )
 
 
@@ -130,6 +142,17 @@ def log_request(handler: RequestHandler) -> None:
     )
 
 
+def allowed_methods(handler: RequestHandler) -> str:
+    """The ``Allow`` header of a 405 (RFC 9110 requires one): the methods that ``handler``'s class
+    implements, rather than inheriting tornado's 405 stubs."""
+    cls = type(handler)
+    return ", ".join(
+        m
+        for m in handler.SUPPORTED_METHODS
+        if getattr(cls, m.lower(), None) is not getattr(RequestHandler, m.lower(), None)
+    )
+
+
 @stream_request_body
 class BaseHandler(RequestHandler):
     """Base of every nbserver HTTP handler. Subclasses set ``access``; see the module docstring."""
@@ -156,11 +179,16 @@ class BaseHandler(RequestHandler):
             # attribute stands in for it, to learn that moment (see _after_body).
             setattr(self, verb, self._after_body)
         self.set_header("Content-Security-Policy", self.csp())
+        for name, value in ctx.headers.items():
+            self.set_header(name, value)
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Content-Security-Policy", self.csp())
+        ctx: ServerContext | None = getattr(self, "ctx", None)  # None while tornado's __init__ runs
+        for name, value in ctx.headers.items() if ctx is not None else ():
+            self.set_header(name, value)
 
     def csp(self) -> str:
         """This response's ``Content-Security-Policy``: ``content_security_policy``, where
@@ -178,11 +206,11 @@ class BaseHandler(RequestHandler):
         :meth:`answer_after_body`, so it is not yet sent when this returns: see :attr:`answered`."""
         self._limit_connection()
         try:
-            self.admit()
+            await self.admit()
         except Exception as exc:  # every error is answered, after the body
             self.answer_after_body(exc)
 
-    def admit(self) -> None:
+    async def admit(self) -> None:
         """The checks of ``prepare``; raises the refusal, or leaves it to :meth:`refuse_anonymous`."""
         config = self.ctx.config
         host = self.request.host or ""
@@ -193,10 +221,15 @@ class BaseHandler(RequestHandler):
         access = getattr(type(self), "access", None)
         if not isinstance(access, Access):  # undeclared means refused
             raise Forbidden(f"{type(self).__name__} declares no access rule", reason="access")
-        result = authenticate_request(self, self.ctx)
+        try:
+            result = await authenticate_request(self, self.ctx)
+        except NBServerError as exc:  # undecidable (the Hub is down): public routes go on
+            if access is Access.USER:
+                raise
+            result = AuthResult(None, exc.message)
         self.identity = result.identity
         if self.identity is None and access is Access.USER:
-            self.refuse_anonymous(result.failure or "no credential")
+            self.refuse_anonymous(result)
             return
         if self.identity is not None and self.identity.via is not Via.TOKEN:
             self.check_browser_request()
@@ -265,9 +298,11 @@ class BaseHandler(RequestHandler):
             self.set_header("Connection", "close")
         return super().finish(chunk)
 
-    def refuse_anonymous(self, failure: str) -> None:
+    def refuse_anonymous(self, result: AuthResult) -> None:
         """An anonymous request reached a route that needs a user. API routes: 403."""
-        raise Forbidden(f"Authentication required ({failure})", reason="auth")
+        failure = result.failure or "no credential"
+        message = f"Not allowed: {failure}" if result.refused else f"Authentication required ({failure})"
+        raise Forbidden(message, reason="auth")
 
     def check_browser_request(self) -> None:
         """Origin and XSRF checks for a request that carries no token: one authenticated by
@@ -366,6 +401,8 @@ class BaseHandler(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The one place where an error becomes a response body."""
+        if status_code == 405:
+            self.set_header("Allow", allowed_methods(self))
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, NBServerError):
             self.render_error(status_code, exc.to_json())
@@ -417,14 +454,37 @@ class PageHandler(BaseHandler):
         ]
         self.redirect(self.request.path + ("?" + urlencode(query) if query else ""))
 
-    def refuse_anonymous(self, failure: str) -> None:
-        if self.request.method not in ("GET", "HEAD"):
-            super().refuse_anonymous(failure)
-        login = self.ctx.config.base_url + "login?" + urlencode({"next": self.request.uri or "/"})
-        self.answer_after_body(lambda: self.redirect(login))
+    def refuse_anonymous(self, result: AuthResult) -> None:
+        if self.request.method not in ("GET", "HEAD") or result.refused:
+            super().refuse_anonymous(result)
+        self.answer_after_body(lambda: self.go_to_login(self.request.uri or "/"))
+
+    def go_to_login(self, next_url: str) -> None:
+        """Send the browser where the identity provider logs people in, to come back to the
+        local URL ``next_url``; sets the cookies that this needs (the Hub's OAuth state)."""
+        start = self.ctx.auth.start_login(next_url, secure=self.request.protocol == "https")
+        for cookie in start.cookies:
+            self.set_cookie_spec(cookie)
+        self.redirect(start.url)
+
+    def set_cookie_spec(self, cookie: CookieSpec) -> None:
+        """Set a cookie an identity provider described (``HttpOnly``, the server's SameSite)."""
+        self.set_cookie(
+            cookie.name,
+            cookie.value,
+            path=cookie.path,
+            max_age=cookie.max_age,
+            httponly=True,
+            secure=cookie.secure,
+            samesite=self.ctx.config.cookie_samesite,
+        )
 
     def set_login_cookie(self) -> None:
+        """Log the local authenticator's user in after a token or password login (other
+        identity providers, such as the Hub's, set their own cookie)."""
         ctx = self.ctx
+        if not isinstance(ctx.auth, Authenticator):
+            return
         self.set_cookie(
             ctx.cookie_name,
             ctx.auth.login_cookie(ctx.cookie_name),

@@ -14,6 +14,11 @@ configured user (``Via.OPEN``).
 The :class:`Authenticator` holds no tornado types: the web layer hands it the raw header, query
 value and cookie text and receives an :class:`AuthResult`. Failures carry a short reason
 (``"no credential"``, ``"bad token"``, ``"bad cookie"``, ``"expired cookie"``) for the log.
+
+The web layer sees any identity source through :class:`IdentityProvider`: it hands over a
+request's :class:`Credentials` and gets an :class:`AuthResult`, and asks where an anonymous
+browser should go to log in (:class:`LoginStart`). :class:`Authenticator` is the local provider;
+:class:`~nbserver.auth.hub.HubAuthenticator` (JupyterHub's OAuth and tokens) is the other.
 """
 
 from __future__ import annotations
@@ -25,18 +30,41 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
 
 from tornado.web import create_signed_value, decode_signed_value
 
 from .passwords import verify_password
 
-__all__ = ["AuthResult", "Authenticator", "Identity", "User", "Via"]
+__all__ = [
+    "AuthResult",
+    "Authenticator",
+    "CookieSpec",
+    "Credentials",
+    "Identity",
+    "IdentityProvider",
+    "LoginStart",
+    "User",
+    "Via",
+    "bearer_token",
+]
 
 _AUTH_HEADER = re.compile(r"\s*(token|bearer)\s+(\S+)\s*", re.IGNORECASE)
 # Other schemes (Basic, Negotiate...) belong to a proxy in front, which often forwards them:
 # they are not ours to judge, and the request's token or cookie still counts (as in jupyter_server).
 _OUR_SCHEME = re.compile(r"\s*(token|bearer)(\s|$)", re.IGNORECASE)
 _COOKIE_FORMAT = 1
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: token|bearer <T>`` header; ``""`` for a header of that
+    scheme that is malformed; None for no header, or one of another scheme (a proxy's Basic),
+    which is not ours to judge."""
+    if not authorization or not _OUR_SCHEME.match(authorization):
+        return None
+    match = _AUTH_HEADER.fullmatch(authorization)
+    return match.group(2) if match else ""
 
 
 @dataclass(frozen=True)
@@ -80,8 +108,65 @@ class Identity:
 
 @dataclass(frozen=True)
 class AuthResult:
+    """``identity``, or None and the ``failure`` (for the log). ``refused`` marks a request
+    whose credential names someone who may not use this server: the answer is 403, never a
+    login redirect (logging in again would name the same person)."""
+
     identity: Identity | None
-    failure: str | None = None  # why identity is None, for the log
+    failure: str | None = None
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What one request presents, read by the web layer: the ``Authorization`` header, the
+    ``?token=`` value, the name and value of the server's login cookie, the
+    ``Sec-Fetch-Mode`` header, and whether it is a websocket upgrade."""
+
+    authorization: str | None = None
+    query_token: str | None = None
+    cookie_name: str = ""
+    cookie: str | None = None
+    fetch_mode: str | None = None
+    websocket: bool = False
+
+
+@dataclass(frozen=True)
+class CookieSpec:
+    """A cookie to set on a response (``HttpOnly`` always)."""
+
+    name: str
+    value: str
+    path: str
+    max_age: int | None = None
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class LoginStart:
+    """Where an anonymous browser is sent to log in, and the cookies to set on the way."""
+
+    url: str
+    cookies: tuple[CookieSpec, ...] = ()
+
+
+class IdentityProvider(Protocol):
+    """Decides who a request is; one per server (``ServerContext.auth``)."""
+
+    @property
+    def enabled(self) -> bool:
+        """False when every request is let in (authentication off)."""
+        ...
+
+    async def identify(self, credentials: Credentials) -> AuthResult:
+        """The identity of one request. Raises NBServerError when it cannot be decided (the
+        identity service is down: 503), never for a bad credential."""
+        ...
+
+    def start_login(self, next_url: str, *, secure: bool) -> LoginStart:
+        """Where to send a browser that asked for the local URL ``next_url`` without a valid
+        credential; ``secure`` says whether the browser speaks https to us."""
+        ...
 
 
 class Authenticator:
@@ -104,6 +189,7 @@ class Authenticator:
         cookie_secret: bytes,
         cookie_max_age_days: float,
         user: User,
+        login_url: str = "/login",
     ) -> None:
         self._token = token.encode()
         self._password_hash = password_hash
@@ -112,6 +198,7 @@ class Authenticator:
         self._cookie_secret = cookie_secret
         self._max_age = cookie_max_age_days * 86400
         self.user = user
+        self._login_url = login_url
 
     @property
     def enabled(self) -> bool:
@@ -137,6 +224,19 @@ class Authenticator:
             None, verify_password, self._password_hash, secret
         )
 
+    async def identify(self, credentials: Credentials) -> AuthResult:
+        """:meth:`authenticate` for :class:`IdentityProvider` (``Sec-Fetch-Mode`` plays no part)."""
+        return self.authenticate(
+            authorization=credentials.authorization,
+            query_token=credentials.query_token,
+            cookie_name=credentials.cookie_name,
+            cookie=credentials.cookie,
+        )
+
+    def start_login(self, next_url: str, *, secure: bool) -> LoginStart:
+        """The login form, coming back to ``next_url``."""
+        return LoginStart(self._login_url + "?" + urlencode({"next": next_url}))
+
     def authenticate(
         self,
         *,
@@ -148,13 +248,10 @@ class Authenticator:
         """Resolve the identity of one request from its raw credentials."""
         if not self.enabled:
             return AuthResult(Identity(self.user, Via.OPEN))
-        token = None
-        if authorization and _OUR_SCHEME.match(authorization):
-            match = _AUTH_HEADER.fullmatch(authorization)
-            token = match.group(2) if match else None
-            if token is None:
-                return AuthResult(None, "bad authorization header")
-        elif query_token is not None:
+        token = bearer_token(authorization)
+        if token == "":
+            return AuthResult(None, "bad authorization header")
+        if token is None and query_token is not None:
             token = query_token
         if token is not None:
             if self.check_token(token):

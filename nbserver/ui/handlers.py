@@ -26,7 +26,7 @@ from ..errors import NotFound
 from ..routing import Route
 from ..services.contents import paths
 from ..services.contents.manager import ContentsManager
-from ..web import Access, BaseHandler, PageHandler
+from ..web import Access, BaseHandler, PageHandler, allowed_methods
 from .assets import STATIC_DIR, custom_css_path, file_version
 
 __all__ = ["routes"]
@@ -86,12 +86,13 @@ class UIPage(PageHandler):
 
 
 class RootHandler(PageHandler):
-    """``/``: the file browser at the root."""
+    """``/``: ``default_url`` (the file browser, ``/tree``, unless the Hub or the config says
+    otherwise)."""
 
     access = Access.USER
 
     def get(self) -> None:
-        self.redirect(self.ctx.config.base_url + "tree")
+        self.redirect(self.ctx.config.base_url + self.ctx.config.default_url.lstrip("/"))
 
 
 class TreeHandler(UIPage):
@@ -166,6 +167,11 @@ class StaticHandler(StaticFileHandler):
     def set_default_headers(self) -> None:
         self.clear_header("Server")
         self.set_header("X-Content-Type-Options", "nosniff")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            self.set_header("Allow", allowed_methods(self))
+        super().write_error(status_code, **kwargs)
 
     @classmethod
     def get_absolute_path(cls, root: str, path: str) -> str:
