@@ -8,6 +8,8 @@ Layout:
 * :mod:`benchmarks.workloads` -- the workload registry (``name -> function(target) -> dict``) and
   the sizes; the workloads themselves there and in ``workloads_*.py``;
 * :mod:`benchmarks.kernelclient` -- the kernel websocket client and the direct-ZMQ floor;
+* :mod:`benchmarks.loadstats` -- bookkeeping of the load workloads (errors, replies awaited, CPU);
+* :mod:`benchmarks.poller` -- the ``GET /api/status`` poller of ``status_under_load`` (own process);
 * :mod:`benchmarks.framing` -- the benchmark's own reference websocket framing;
 * :mod:`benchmarks.codecs` -- the codec micro-benchmarks (``python -m benchmarks.codecs``);
 * :mod:`benchmarks.report` -- summary statistics, the stdout table and the JSON file;

@@ -8,7 +8,8 @@ same interleaved order. A failed run is recorded (FAILED with its reason) and th
 Progress goes to stderr; the table to stdout; ``--json`` writes raw samples.
 
 Exit status: 0 when every nbserver run succeeded (peer failures only show up in the table),
-1 if any nbserver run FAILED, 2 on a usage error, 130 after Ctrl-C (partial results are printed).
+1 if any nbserver run FAILED or counted errors (a ``..._errors`` measurement above 0), 2 on a
+usage error, 130 after Ctrl-C (partial results are printed).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .report import (
     write_json,
 )
 from .targets import TARGETS, TargetExitedError, TargetSpec, start_target
-from .workloads import WORKLOADS, NotApplicable, RunConfig, unit_of
+from .workloads import WORKLOADS, NotApplicable, RunConfig, counts_errors, unit_of
 
 DEFAULT_REPEAT = 5
 DEFAULT_REPEAT_QUICK = 1
@@ -131,6 +132,21 @@ def _failed(
     rec.error = f"{type(exc).__name__}: {exc}" + (f" ({context})" if context else "")
     records.append(rec)
     _progress(f"  rep {rep} {target:15} {wl:10} FAILED: {rec.error} ({elapsed:.1f} s)")
+
+
+def reference_failures(records: Sequence[RunRecord]) -> list[str]:
+    """Why the run must exit 1: each nbserver run that FAILED or counted errors (a
+    ``..._errors`` measurement above 0), as ``"workload: reason"``. Peers never count."""
+    found = []
+    for rec in records:
+        if rec.target != REFERENCE:
+            continue
+        if not rec.ok:
+            found.append(f"{rec.workload}: FAILED: {rec.error}")
+        for name, value in rec.measurements.items():
+            if counts_errors(name) and value > 0:
+                found.append(f"{rec.workload}: {name} = {value:g}")
+    return found
 
 
 def run_local(records: list[RunRecord], wl: str, spec: TargetSpec, rep: int, cfg: RunConfig) -> None:
@@ -313,7 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if interrupted:
         return 130
-    return 1 if any(r.target == REFERENCE and not r.ok for r in records) else 0
+    failures = reference_failures(records)
+    for failure in failures:
+        _progress(f"{REFERENCE} failed: {failure}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -90,9 +90,9 @@ class Message:
         return None if value is None else str(value)
 
 
-def _header(msg_type: str, session: str) -> dict[str, str]:
+def _header(msg_type: str, session: str, msg_id: str | None = None) -> dict[str, str]:
     return {
-        "msg_id": uuid.uuid4().hex,
+        "msg_id": msg_id or uuid.uuid4().hex,
         "msg_type": msg_type,
         "session": session,
         "username": "benchmark",
@@ -176,8 +176,12 @@ class KernelSocket:
         stream.set_nodelay(True)
         return cls(conn, session)
 
-    async def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> str:
-        header = _header(msg_type, self.session)
+    async def send(
+        self, channel: str, msg_type: str, content: dict[str, Any], msg_id: str | None = None
+    ) -> str:
+        """Send one message; its ``msg_id`` (``msg_id`` if given: a caller that must know the
+        id before the reply can arrive picks it itself)."""
+        header = _header(msg_type, self.session, msg_id)
         if self.v1:
             parts = [json.dumps(header).encode(), b"{}", b"{}", json.dumps(content).encode()]
             await self.conn.write_message(v1_encode(channel, parts), binary=True)
@@ -223,6 +227,44 @@ class KernelSocket:
             samples.append((time.perf_counter() - t0) * 1000.0)
         return samples
 
+    async def execute(self, code: str, timeout: float = 60.0) -> str:
+        """Execute ``code``; return once both its ``execute_reply`` (shell) and its ``status:
+        idle`` (iopub) have arrived: the reply's ``status`` (``"ok"``, ``"error"``, ...).
+
+        Messages of other requests (another client's on the same kernel, fanned out on iopub)
+        are read and skipped. Raises TimeoutError if the reply and the idle have not both
+        arrived within ``timeout`` seconds, ConnectionError if the websocket closes.
+        """
+        msg_id = await self.send("shell", "execute_request", _execute_content(code))
+        deadline = time.monotonic() + timeout
+        status: str | None = None
+        idle = False
+        while status is None or not idle:
+            try:
+                msg = await self.recv(deadline - time.monotonic())
+            except TimeoutError:
+                missing = "no execute_reply" if status is None else "no status: idle"
+                raise TimeoutError(f"execute: {missing} within {timeout:g} s") from None
+            if msg.parent_id != msg_id:
+                continue
+            if msg.channel == "shell":
+                status = str(msg.content.get("status"))
+            elif msg.channel == "iopub" and msg.msg_type == "status":
+                idle = idle or msg.content.get("execution_state") == "idle"
+        return status
+
+    async def drain(self, until: asyncio.Event, poll_s: float = 0.2) -> None:
+        """Read and drop messages until ``until`` is set, so that the server never has to
+        buffer for this client (a client that stops reading is not what is measured).
+        Returns early, without raising, if the websocket closes."""
+        while not until.is_set():
+            try:
+                await self.recv(poll_s)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                return
+
     async def flood(self, code: str, timeout: float = 180.0) -> FloodResult:
         """Execute ``code``; count its iopub messages until its ``status: idle``.
 
@@ -258,7 +300,24 @@ class KernelSocket:
                 return result
 
     def close(self) -> None:
+        """Start the closing handshake and return (prefer :meth:`aclose` in a coroutine)."""
         self.conn.close()
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Close the websocket and wait, at most ``timeout`` seconds, for the server's close
+        frame. Messages still queued are read and dropped on the way: tornado reads nothing more
+        while one message waits unread, so a client that stopped reading would never see the
+        close frame, and its socket would still be open when the event loop ends. After the
+        timeout the socket is closed without the handshake."""
+        protocol = self.conn.protocol
+        self.conn.close()
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(TimeoutError):
+            while await asyncio.wait_for(self.conn.read_message(), max(0.0, deadline - time.monotonic())):
+                pass
+        stream = protocol.stream if protocol is not None else None
+        if stream is not None:
+            stream.close()  # a no-op once the handshake has closed it
 
 
 def _execute_content(code: str) -> dict[str, Any]:
@@ -407,7 +466,7 @@ async def direct_kernel(timeout: float = 60.0) -> AsyncIterator[DirectKernel]:
         try:
             kc.start_channels(hb=False)
             await kc.wait_for_ready(timeout=timeout)
-            direct = DirectKernel(kc, km.get_connection_info())
+            direct = DirectKernel(kc, dict(km.get_connection_info()))
             await direct.subscribed(timeout)
             yield direct
         finally:

@@ -321,12 +321,16 @@ class RunningTarget:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used so far (``/proc/<pid>/stat``)."""
-        with open(f"/proc/{self.pid}/stat", encoding="ascii") as f:
-            stat = f.read()
-        # Field 2 (comm) may contain spaces; everything after the last ')' is space-separated.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+        cpu = _cpu_seconds(self.pid)
+        if cpu is None:
+            raise RuntimeError(f"no /proc/{self.pid}/stat (process gone?)")
+        return cpu
+
+    def descendants_cpu_seconds(self) -> dict[int, float]:
+        """CPU time (user + system) used so far by each live descendant (the kernels): pid ->
+        seconds. A difference of two readings is only meaningful for pids in both."""
+        found = ((pid, _cpu_seconds(pid)) for pid in _descendants(self.pid))
+        return {pid: cpu for pid, cpu in found if cpu is not None}
 
     def wait_idle(
         self, window: float = 0.2, quiet: int = 3, threshold: float = 0.05, timeout: float = 15.0
@@ -359,6 +363,19 @@ def _rss_mb(pid: int) -> float | None:
     except OSError:
         pass
     return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` (``/proc/<pid>/stat``); None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Field 2 (comm) may contain spaces; everything after the last ')' is space-separated.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def _cmdline(pid: int) -> str:

@@ -15,19 +15,24 @@ workloads of each repetition, and measures that target's code in a process of it
 
 Measurement names end in their unit, which also tells the report which direction is better:
 
-====== ====== ================
-suffix unit   better
-====== ====== ================
-_ms    ms     lower
-_us    us     lower
-_s     s      lower
-_mb    MiB    lower
-_kib   KiB    lower
-_rps   req/s  higher
-_ops   op/s   higher
-_mps   msg/s  higher
-_count count  higher
-====== ====== ================
+========== ======== ======
+suffix     unit     better
+========== ======== ======
+_ms        ms       lower
+_us        us       lower
+_s         s        lower
+_mb        MiB      lower
+_kib       KiB      lower
+_rps       req/s    higher
+_ops       op/s     higher
+_mps       msg/s    higher
+_count     count    higher
+_errors    errors   lower
+_timeouts  timeouts lower
+========== ======== ======
+
+A run in which nbserver reports more than 0 ``_errors`` makes ``python -m benchmarks`` exit 1, as
+a FAILED run does (``_timeouts``, which a loaded machine can cause, do not).
 
 Register a new workload with :func:`register`::
 
@@ -41,8 +46,9 @@ directory *before* the server process starts (the same files for every target).
 
 The built-in workloads live here (``startup``, ``status``), in ``workloads_contents``
 (``listing``, ``notebook``, ``fileops``), ``workloads_kernels`` (``kernel_start``, ``ws_rtt``,
-``flood``, ``sessions10``) and ``workloads_codecs`` (``codecs``); importing this module
-registers all of them.
+``flood``, ``sessions10``), ``workloads_load`` (``ws_many``, ``kernels64``),
+``workloads_status_load`` (``status_under_load``) and ``workloads_codecs`` (``codecs``);
+importing this module registers all of them.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ __all__ = [
     "Workload",
     "call",
     "call_json",
+    "counts_errors",
     "higher_is_better",
     "register",
     "register_local",
@@ -120,6 +127,20 @@ class RunConfig:
     ws_rtt_warmup: int = 20  # untimed round trips on each of the two kernels first
     flood_lines: int = 20_000
     sessions_concurrency: int = 10
+    # workloads_load: ws_many
+    ws_many_kernels: int = 10
+    ws_many_sockets: int = 10  # websockets per kernel (each with its own session_id)
+    ws_many_executes: int = 20  # sequential executes per websocket
+    # workloads_load: kernels64
+    load_kernels: int = 64
+    load_rate: float = 10.0  # kernel_info_requests per second and kernel, paced
+    load_duration_s: float = 60.0
+    load_reply_timeout_s: float = 5.0  # a reply later than this (or never) is a timeout
+    load_start_concurrency: int = 8  # kernels being started at once
+    # workloads_status_load: status_under_load (the PUT notebook has notebook_cells cells)
+    status_poll_interval_s: float = 0.01
+    status_idle_s: float = 1.0  # polls without load first, for comparison
+    status_flood_lines: int = 20_000
     # workloads_codecs: each operation is timed in `codec_batches` batches of at least
     # `codec_batch_s` seconds; the fastest batch counts
     codec_batch_s: float = 0.05
@@ -147,6 +168,13 @@ class RunConfig:
                 ws_rtt_warmup=5,
                 flood_lines=2000,
                 sessions_concurrency=3,
+                ws_many_kernels=2,
+                ws_many_sockets=5,
+                ws_many_executes=5,
+                load_kernels=8,
+                load_duration_s=5.0,
+                status_idle_s=0.5,
+                status_flood_lines=1000,  # under the PUTs, a flood is several times slower
                 codec_batch_s=0.01,
                 codec_batches=3,
             )
@@ -185,6 +213,8 @@ _UNITS: dict[str, tuple[str, bool]] = {  # suffix -> (unit label, higher is bett
     "ops": ("op/s", True),
     "mps": ("msg/s", True),
     "count": ("count", True),
+    "errors": ("errors", False),
+    "timeouts": ("timeouts", False),
 }
 
 
@@ -201,6 +231,11 @@ def unit_of(name: str) -> str:
 
 def higher_is_better(name: str) -> bool:
     return _UNITS[_suffix(name)][1]
+
+
+def counts_errors(name: str) -> bool:
+    """Whether ``name`` counts errors: above 0 for nbserver, the benchmark exits 1."""
+    return _suffix(name) == "errors"
 
 
 def _add(workload: Workload) -> None:
@@ -446,6 +481,14 @@ def status(target: RunningTarget, cfg: RunConfig) -> Measurements:
 
 # Registers the workloads of the other modules, after these (registry order = run order).
 from . import workloads_contents, workloads_kernels  # noqa: E402, F401
+
+# isort: split
+from . import workloads_load  # noqa: E402, F401  (issue 15: load)
+
+# isort: split
+# (one module per line: mypy does not resolve the second of two in one `from . import`
+# when it imports the first)
+from . import workloads_status_load  # noqa: E402, F401
 
 # isort: split
 from . import workloads_codecs  # noqa: E402, F401  (workload 10 of the issue: last)

@@ -79,7 +79,7 @@ async def kernel_socket(target: RunningTarget) -> AsyncIterator[KernelSocket]:
             await ws.request("kernel_info_request", {}, timeout=KERNEL_TIMEOUT_S)
             yield ws
         finally:
-            ws.close()
+            await ws.aclose()
     finally:
         await asyncio.to_thread(delete_kernel, target, kernel_id)
 
@@ -128,7 +128,7 @@ def kernel_start(target: RunningTarget, cfg: RunConfig) -> Measurements:
                 await ws.request("kernel_info_request", {}, timeout=KERNEL_TIMEOUT_S)
                 ready_s.append(time.perf_counter() - t0)
             finally:
-                ws.close()
+                await ws.aclose()
             t1 = time.perf_counter()
             delete_kernel(target, kernel_id)
             deleted = True
@@ -194,7 +194,8 @@ def ws_rtt(target: RunningTarget, cfg: RunConfig) -> Measurements:
 # flood
 
 
-def _flood_code(lines: int) -> str:
+def flood_code(lines: int) -> str:
+    """A cell printing ``0 .. lines-1``, one line and one flush (one ``stream`` message) each."""
     return f"for i in range({lines}):\n    print(i, flush=True)\n"
 
 
@@ -203,7 +204,7 @@ def _flood_code(lines: int) -> str:
     "a cell printing 20,000 lines with flush (quick: 2,000): time to idle, msg/s, lines received; ZMQ floor",
 )
 def flood(target: RunningTarget, cfg: RunConfig) -> Measurements:
-    code = _flood_code(cfg.flood_lines)
+    code = flood_code(cfg.flood_lines)
 
     async def measure() -> tuple[FloodResult, FloodResult]:
         # Both kernels start together; the floor kernel then waits, idle, until the target's
@@ -314,7 +315,7 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
         try:
             await ws.request("kernel_info_request", {}, timeout=KERNEL_TIMEOUT_S)
         finally:
-            ws.close()
+            await ws.aclose()
 
     async def all_ready() -> None:
         await asyncio.gather(*(ready(kid) for kid in kernel_ids))
@@ -349,9 +350,10 @@ def sessions10(target: RunningTarget, cfg: RunConfig) -> Measurements:
     return dict(zip(names, values, strict=True))
 
 
-def _check_no_kernel_left(target: RunningTarget, grace_s: float = 10.0) -> None:
-    """Raise unless, within ``grace_s``, ``GET /api/kernels`` is empty and no kernel process
-    (a descendant of the server running ipykernel) is left."""
+def kernels_left(target: RunningTarget, grace_s: float = 10.0) -> tuple[int, int]:
+    """Wait up to ``grace_s`` until ``GET /api/kernels`` is empty and no kernel process (a
+    descendant of the server running ipykernel) is left; ``(kernels listed, kernel processes)``
+    at the end: ``(0, 0)`` when everything is gone."""
     deadline = time.monotonic() + grace_s
     while True:
         conn = target.connection()
@@ -360,11 +362,17 @@ def _check_no_kernel_left(target: RunningTarget, grace_s: float = 10.0) -> None:
         finally:
             conn.close()
         procs = [cmd for cmd in target.descendants().values() if "ipykernel" in cmd]
-        if not listed and not procs:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"after deleting the sessions, {len(listed)} kernels are listed and {len(procs)} "
-                f"kernel processes are left (after {grace_s:.0f} s)"
-            )
+        if (not listed and not procs) or time.monotonic() > deadline:
+            return len(listed), len(procs)
         time.sleep(0.1)
+
+
+def _check_no_kernel_left(target: RunningTarget, grace_s: float = 10.0) -> None:
+    """Raise unless, within ``grace_s``, ``GET /api/kernels`` is empty and no kernel process
+    (a descendant of the server running ipykernel) is left."""
+    listed, procs = kernels_left(target, grace_s)
+    if listed or procs:
+        raise RuntimeError(
+            f"after deleting the sessions, {listed} kernels are listed and {procs} "
+            f"kernel processes are left (after {grace_s:.0f} s)"
+        )
