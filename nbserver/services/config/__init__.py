@@ -1,0 +1,1 @@
+"""``/api/config/<section>``: the frontends' JSON configuration, one document per section."""
