@@ -14,7 +14,7 @@ from typing import Any
 
 import tornado.web
 
-from . import runtime, ui
+from . import lab, runtime, ui
 from .auth import handlers as auth_handlers
 from .auth.identity import Authenticator, User
 from .config import ServerConfig
@@ -23,6 +23,9 @@ from .errors import ConfigError, NotFound
 from .routing import Route, mount
 from .services import api
 from .services.contents import handlers as contents_handlers
+from .services.config import handlers as config_handlers
+from .services.config.manager import ConfigSections
+from .services.contents import resolve as resolve_handlers
 from .services.contents.manager import ContentsManager
 from .services.kernels import handlers as kernels_handlers
 from .services.kernels.manager import KernelManager
@@ -30,7 +33,11 @@ from .services.kernelspecs import handlers as kernelspecs_handlers
 from .services.kernelspecs.manager import KernelSpecManager
 from .services.sessions import handlers as sessions_handlers
 from .services.sessions.manager import SessionManager
+from .services.clusters.service import cluster_routes
+from .services.nbconvert.service import nbconvert_routes
 from .services.sessions.store import SessionStore
+from .ui import legacy
+from .services.terminals.service import terminal_routes
 from .web import Access, APIHandler, PageHandler, log_request
 
 __all__ = [
@@ -170,6 +177,19 @@ def session_manager(ctx: ServerContext) -> SessionManager:
     return manager
 
 
+def config_sections(ctx: ServerContext) -> ConfigSections:
+    """The frontend config store behind ``/api/config``, ``ctx.services["config"]`` (the
+    ``nbconfig`` directories of Jupyter's config path when missing)."""
+    sections: ConfigSections | None = ctx.services.get("config")
+    if sections is None:
+        from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
+
+        sections = ctx.services["config"] = ConfigSections(
+            Path(jupyter_config_dir()), [Path(p) for p in jupyter_config_path()]
+        )
+    return sections
+
+
 def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route]:
     """Every route of a server with the given services, fallbacks last. The services are those
     registered in ``ctx.services`` (the defaults are created for those missing)."""
@@ -180,7 +200,14 @@ def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route
         *kernels_handlers.routes(ctx, kernel_manager(ctx)),
         *kernelspecs_handlers.routes(ctx, ctx.services["kernelspecs"]),
         *sessions_handlers.routes(ctx, session_manager(ctx)),
+        *terminal_routes(ctx),
+        *nbconvert_routes(ctx, contents_manager(ctx)),
+        *cluster_routes(ctx),
+        *config_handlers.routes(ctx, config_sections(ctx)),
+        *resolve_handlers.routes(ctx, contents_manager(ctx)),
         *auth_handlers.routes(ctx),
+        *legacy.routes(ctx, contents_manager(ctx), session_manager(ctx)),  # old notebook URLs
+        *lab.routes(ctx, contents_manager(ctx)),  # JupyterLab, Notebook 7: before the built-in UI
         *ui.routes(ctx, contents_manager(ctx)),
         *extra,
         Route("{path}/", TrailingSlashHandler, kw, params={"path": r"/.+?"}, documented=False),

@@ -133,7 +133,12 @@ class ServerConfig:
         default_kernel_name: the kernelspec started when a request names none.
         kernel_info_timeout: seconds a starting or restarting kernel gets to answer.
         cull_idle_timeout, cull_interval, cull_connected, cull_busy: idle-kernel culling, as
-            jupyter_server names them (a timeout of 0 turns culling off).
+            jupyter_server names them (a timeout of 0 turns culling off). Terminals are culled
+            by the same settings (``cull_busy`` does not apply to them).
+        terminals_enabled: serve terminals (``/api/terminals``); they also need terminado and a
+            pty (POSIX, or pywinpty on Windows), else the routes answer 404 saying why.
+        terminal_shell: argv of a terminal's shell; empty (the default) is ``$SHELL -l`` (or
+            ``sh``), as jupyter_server.
         session_store: the SQLite file of sessions and kernel records, or ``":memory:"`` (the
             default). With a file, kernels outlive the server: one started again on the same
             file re-attaches those still running. The path is made absolute; its directory
@@ -200,6 +205,8 @@ class ServerConfig:
     cull_interval: float = 300.0
     cull_connected: bool = False
     cull_busy: bool = False
+    terminals_enabled: bool = True
+    terminal_shell: tuple[str, ...] = ()
     session_store: str = ":memory:"
     keep_kernels: bool = False
     event_loop: str = "auto"
@@ -231,6 +238,7 @@ class ServerConfig:
             set_(self, "runtime_dir", Path(self.runtime_dir))
         set_(self, "allow_origin", tuple(self.allow_origin))
         set_(self, "frame_ancestors", tuple(self.frame_ancestors))
+        set_(self, "terminal_shell", tuple(self.terminal_shell))
         set_(self, "cookie_samesite", str(self.cookie_samesite).capitalize())
         if self.custom_dir is not None:
             set_(self, "custom_dir", Path(self.custom_dir))

@@ -1,0 +1,1 @@
+"""Clusters: IPython Parallel clusters of the IPython profiles (the ``nbserver[parallel]`` extra)."""

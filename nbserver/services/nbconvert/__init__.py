@@ -1,0 +1,1 @@
+"""nbconvert: ``/api/nbconvert`` and notebook exports (needs the ``nbserver[nbconvert]`` extra)."""

@@ -1,0 +1,1 @@
+"""Terminals: ``/api/terminals`` and ``/terminals/websocket/{name}`` (needs terminado)."""
