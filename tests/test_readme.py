@@ -24,8 +24,9 @@ def _free_port() -> int:
 
 
 def test_embedding_example_runs(tmp_path: Path) -> None:
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert code is not None, "README has no python example"
+    embedding = README.read_text().partition("\n## Embedding\n")[2]
+    code = re.search(r"```python\n(.*?)```", embedding, re.S)
+    assert code is not None, "README's Embedding section has no python example"
     port = _free_port()
     script = tmp_path / "embed.py"
     script.write_text(code.group(1).replace("app.listen(8000)", f"app.listen({port})"))
