@@ -47,7 +47,8 @@ directory *before* the server process starts (the same files for every target).
 The built-in workloads live here (``startup``, ``status``), in ``workloads_contents``
 (``listing``, ``notebook``, ``fileops``), ``workloads_kernels`` (``kernel_start``, ``ws_rtt``,
 ``flood``, ``sessions10``), ``workloads_load`` (``ws_many``, ``kernels64``),
-``workloads_status_load`` (``status_under_load``) and ``workloads_codecs`` (``codecs``);
+``workloads_status_load`` (``status_under_load``), ``workloads_hub`` (``hub20``) and
+``workloads_codecs`` (``codecs``);
 importing this module registers all of them.
 """
 
@@ -145,6 +146,8 @@ class RunConfig:
     # `codec_batch_s` seconds; the fastest batch counts
     codec_batch_s: float = 0.05
     codec_batches: int = 5
+    # workloads_hub: hub20 (users logging in, spawning and running a cell at once)
+    hub_users: int = 20
 
     @classmethod
     def for_mode(cls, quick: bool) -> RunConfig:
@@ -177,6 +180,7 @@ class RunConfig:
                 status_flood_lines=1000,  # under the PUTs, a flood is several times slower
                 codec_batch_s=0.01,
                 codec_batches=3,
+                hub_users=3,
             )
         return cls()
 
@@ -489,6 +493,9 @@ from . import workloads_load  # noqa: E402, F401  (issue 15: load)
 # (one module per line: mypy does not resolve the second of two in one `from . import`
 # when it imports the first)
 from . import workloads_status_load  # noqa: E402, F401
+
+# isort: split
+from . import workloads_hub  # noqa: E402, F401  (issue 17: a hub for a team)
 
 # isort: split
 from . import workloads_codecs  # noqa: E402, F401  (workload 10 of the issue: last)

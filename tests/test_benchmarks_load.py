@@ -245,7 +245,7 @@ def test_aclose_closes_the_socket_of_a_client_that_stopped_reading(nbserver: Run
 
 @pytest.mark.parametrize(
     "module",
-    ["workloads", "workloads_contents", "workloads_kernels", "workloads_load", "workloads_status_load"],
+    ["workloads", "workloads_contents", "workloads_kernels", "workloads_load", "workloads_status_load", "workloads_hub"],
 )
 def test_every_workload_module_can_be_imported_first(module: str) -> None:
     """Bad input: a fresh interpreter whose first import is a workload module that another one
@@ -263,4 +263,4 @@ def test_every_workload_module_can_be_imported_first(module: str) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-500:]
-    assert int(done.stdout) == 13
+    assert int(done.stdout) == 14

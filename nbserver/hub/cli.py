@@ -4,7 +4,7 @@
 
     python -m nbserver hub [--ip 127.0.0.1] [--port 8000] [--db nbserver-hub.sqlite]
         [--users-dir DIR] [--base-url /] [--cull-idle-timeout SECONDS] [--authenticator db|pam]
-        [--spawner system|users-dir] [--allow-remote-access] [--log-level LEVEL]
+        [--spawner system|users-dir] [--allow-remote-access] [--trusted-proxy IP]... [--log-level LEVEL]
     python -m nbserver hub adduser NAME [--admin] [--db ...]   # password: one line of stdin, or a prompt
     python -m nbserver hub passwd NAME [--db ...]
     python -m nbserver hub deluser NAME [--db ...]
@@ -78,6 +78,14 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="how often servers report activity",
     )
     add("--allow-remote-access", action="store_true", help="accept any Host header although on loopback")
+    add(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="a reverse proxy's address whose X-Forwarded-Proto/-For are believed (e.g. a TLS-terminating "
+        "nginx: the login cookie is then Secure); repeatable",
+    )
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper, default="INFO")
     return p
 
@@ -182,6 +190,7 @@ def main(argv: Sequence[str]) -> int:
             authenticator=args.authenticator,
             activity_interval=args.activity_interval,
             allow_remote_access=args.allow_remote_access,
+            trusted_proxies=tuple(args.trusted_proxy),
             **({"spawner": args.spawner} if args.spawner else {}),
         )
     except ConfigError as exc:

@@ -22,6 +22,7 @@ from ..routing import Route
 from ..web import Access
 from .handlers import HubPageHandler
 from .identity import COOKIE_NAME
+from .proxy import client_address, public_scheme
 from .runtime import HubRuntime
 from .servers import ServerState
 from .store import NAME_RULE
@@ -114,7 +115,7 @@ class LoginHandler(HubPage):
             raise Forbidden(f"XSRF check failed: {exc.log_message}", reason="xsrf") from None
         name = self.get_body_argument("username", "").strip().lower()
         password = self.get_body_argument("password", "")
-        address = str(self.request.remote_ip)
+        address = client_address(self.request, self.hub.trusted_proxies)
         wait = self.hub.limiter.retry_after(address, name)
         if wait > 0:
             self.hub.ctx.log.warning("Login for %r from %s refused: too many failures", name, address)
@@ -138,7 +139,7 @@ class LoginHandler(HubPage):
             expires_days=self.hub.settings.cookie_max_age_days,
             httponly=True,
             samesite="Lax",
-            secure=self.request.protocol == "https",
+            secure=public_scheme(self.request, self.hub.trusted_proxies) == "https",
         )
         self.redirect(self._next(name))
 

@@ -9,11 +9,15 @@ Theory of operation:
 - The proxy does not authenticate: each user server checks its own requests with the hub (its
   OAuth cookie, or a token the hub vouches for), exactly as behind JupyterHub's proxy. It strips
   the hub's own login cookie from what it forwards.
-- Bodies stream both ways. A request body goes upstream as it arrives: :meth:`ProxyHandler.data_received`
-  returns a future that resolves once the chunk is handed to the upstream connection, so
+- Bodies stream both ways, flow-controlled. A request body goes upstream as it arrives:
+  :meth:`ProxyHandler.data_received` awaits each chunk's write to the upstream socket, so
   tornado reads no faster than the server takes (a 100 MB upload is never held whole). The
-  response is written to the browser chunk by chunk as it arrives.
-- Forwarded requests keep ``Host`` and carry ``X-Forwarded-For``, ``-Proto``, ``-Host`` and ``-Port``.
+  response is read from the server one chunk (64 KiB) at a time, and the next chunk is read only
+  once the previous one is flushed to the browser's socket: a slow browser makes the server
+  wait (TCP back-pressure) rather than the hub buffer the download.
+- Forwarded requests keep ``Host`` and carry ``X-Forwarded-For``, ``-Proto``, ``-Host`` and ``-Port``,
+  set by the hub: what a client sends in them is believed only from a trusted proxy
+  (``HubSettings.trusted_proxies``), so a browser cannot claim https or another address.
 - A websocket upgrade is matched by its ``Upgrade`` header (:class:`WebSocketUpgrade`) and
   served by :class:`WebSocketProxy`: it connects upstream first (same path, headers and
   offered subprotocols), answers the browser with the subprotocol the server chose (or with the
@@ -31,12 +35,15 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from tornado import httputil
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
 from tornado.routing import PathMatches
+from tornado.tcpclient import TCPClient
 from tornado.web import RequestHandler, stream_request_body
 from tornado.websocket import (
     WebSocketClientConnection,
@@ -50,7 +57,15 @@ from .identity import COOKIE_NAME
 from .servers import Servers
 from .store import NAME_RULE
 
-__all__ = ["ProxyHandler", "ProxyTarget", "WebSocketProxy", "WebSocketUpgrade", "parse_target"]
+__all__ = [
+    "ProxyHandler",
+    "ProxyTarget",
+    "WebSocketProxy",
+    "WebSocketUpgrade",
+    "client_address",
+    "parse_target",
+    "public_scheme",
+]
 
 log = logging.getLogger("nbserver.hub")
 
@@ -71,6 +86,8 @@ WS_HANDSHAKE = frozenset(
     {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"}
 )
 STRIPPED_COOKIES = frozenset({COOKIE_NAME, "jupyterhub-session-id"})
+#: the hub answers ``Expect: 100-continue`` itself; the body is then streamed upstream as is
+_NOT_FORWARDED = frozenset({"expect"})
 _ENCODED_SLASH = re.compile(r"%2f", re.IGNORECASE)
 
 
@@ -80,7 +97,7 @@ class ProxyTarget(Protocol):
     servers: Servers
     base_url: str
     max_body_size: int
-    proxy_client: AsyncHTTPClient
+    trusted_proxies: frozenset[str]
 
 
 def parse_target(raw_path: str, base_url: str) -> tuple[str, str] | str:
@@ -100,13 +117,37 @@ def parse_target(raw_path: str, base_url: str) -> tuple[str, str] | str:
     return name, slash + rest
 
 
-def forwarded_headers(request: httputil.HTTPServerRequest, skip: frozenset[str]) -> httputil.HTTPHeaders:
+def public_scheme(request: httputil.HTTPServerRequest, trusted_proxies: frozenset[str]) -> str:
+    """The scheme the browser used: the connection's, or the first ``X-Forwarded-Proto`` value
+    when the request comes from a trusted proxy's address (from anyone else it is ignored)."""
+    if request.remote_ip in trusted_proxies:
+        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        if forwarded in ("http", "https"):
+            return forwarded
+    return request.protocol
+
+
+def client_address(request: httputil.HTTPServerRequest, trusted_proxies: frozenset[str]) -> str:
+    """The client's address: the connection's peer, or, when that peer is a trusted proxy, the
+    last ``X-Forwarded-For`` hop (the address that proxy saw)."""
+    peer = str(request.remote_ip)
+    if peer in trusted_proxies:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        if hops:
+            return hops[-1]
+    return peer
+
+
+def forwarded_headers(
+    request: httputil.HTTPServerRequest, skip: frozenset[str], trusted_proxies: frozenset[str] = frozenset()
+) -> httputil.HTTPHeaders:
     """The request's headers for upstream: hop-by-hop and ``skip`` headers dropped, the hub's
-    cookies removed, ``X-Forwarded-*`` added."""
+    cookies removed, ``X-Forwarded-*`` added (``-Proto`` is :func:`public_scheme`; an
+    ``X-Forwarded-For`` chain is kept only from a trusted proxy)."""
     headers = httputil.HTTPHeaders()
     for name, value in request.headers.get_all():
         lower = name.lower()
-        if lower in HOP_BY_HOP or lower in skip:
+        if lower in HOP_BY_HOP or lower in skip or lower.startswith("x-forwarded-"):
             continue
         if lower == "cookie":
             kept = [c for c in value.split(";") if c.strip().partition("=")[0] not in STRIPPED_COOKIES]
@@ -114,15 +155,13 @@ def forwarded_headers(request: httputil.HTTPServerRequest, skip: frozenset[str])
                 continue
             value = ";".join(kept).strip()
         headers.add(name, value)
-    previous = request.headers.get("X-Forwarded-For")
+    trusted = request.remote_ip in trusted_proxies
+    previous = request.headers.get("X-Forwarded-For") if trusted else None
     headers["X-Forwarded-For"] = f"{previous}, {request.remote_ip}" if previous else str(request.remote_ip)
-    headers["X-Forwarded-Proto"] = request.protocol
+    scheme = public_scheme(request, trusted_proxies)
+    headers["X-Forwarded-Proto"] = scheme
     headers["X-Forwarded-Host"] = request.host
-    port = (
-        request.host.rpartition(":")[2]
-        if ":" in request.host
-        else ("443" if request.protocol == "https" else "80")
-    )
+    port = request.host.rpartition(":")[2] if ":" in request.host else ("443" if scheme == "https" else "80")
     headers["X-Forwarded-Port"] = port
     return headers
 
@@ -142,19 +181,49 @@ def _json_error(handler: RequestHandler, status: int, message: str, reason: str)
     handler.finish(json.dumps({"message": message, "reason": reason}))
 
 
+class _Relay(httputil.HTTPMessageDelegate):
+    """The user server's response, passed to the browser as it arrives. Each chunk is flushed to
+    the browser's socket before the next is read from the server, so a slow browser slows the
+    server's sending (TCP back-pressure) instead of filling the hub's memory."""
+
+    def __init__(self, handler: ProxyHandler) -> None:
+        self.handler = handler
+        self.complete = False
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(start_line, httputil.ResponseStartLine)
+        if start_line.code < 200:  # an interim answer: the real one follows
+            return
+        self.handler.copy_head(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None]:
+        return self.handler.write_through(chunk)
+
+    def finish(self) -> None:
+        self.complete = True
+
+
 @stream_request_body
 class ProxyHandler(RequestHandler):
-    """HTTP to a user's server (see the module docstring)."""
+    """HTTP to a user's server (see the module docstring).
+
+    The upstream exchange is one HTTP/1.1 connection per request (``Connection: close``) driven
+    by tornado's :class:`~tornado.http1connection.HTTP1Connection`: request body chunks are
+    written as they arrive and each write is awaited; response chunks are read only once the
+    previous one is flushed to the browser.
+    """
 
     access = Access.PUBLIC  # the user's server authenticates
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 
     def initialize(self, hub: ProxyTarget) -> None:
         self.hub = hub
-        self._chunks: asyncio.Queue[bytes | None] | None = None
-        self._upstream: Awaitable[Any] | None = None
+        self._upstream: HTTP1Connection | None = None
         self._refusal: Callable[[], None] | None = None
-        self._status_seen = False
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
@@ -162,12 +231,6 @@ class ProxyHandler(RequestHandler):
 
     def compute_etag(self) -> None:
         return None
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, (HTTPClientError, OSError)):
-            log.warning("Proxy %s %s: %s", self.request.method, self.request.path, value)
-        else:
-            super().log_exception(typ, value, tb)
 
     async def prepare(self) -> None:
         conn = self.request.connection
@@ -187,27 +250,28 @@ class ProxyHandler(RequestHandler):
             self._refusal = lambda: self._not_running(name)
             return
         self.hub.servers.touch(name)
-        has_body = self.request.headers.get("Content-Length", "0") not in ("", "0") or (
-            "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
+        try:
+            stream = await TCPClient().connect("127.0.0.1", server.port, timeout=10)
+        except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
+            message = f"The user's server did not answer: {exc or type(exc).__name__}"
+            self._refusal = lambda: _json_error(self, 502, message, "bad gateway")
+            return
+        stream.set_nodelay(True)
+        self._upstream = HTTP1Connection(
+            stream,
+            True,
+            HTTP1ConnectionParameters(no_keep_alive=True, decompress=False, max_body_size=1 << 62),
         )
-        self._chunks = asyncio.Queue(maxsize=1) if has_body else None
-        headers = forwarded_headers(self.request, frozenset())
-        if has_body and "Content-Length" in self.request.headers:
-            headers["Content-Length"] = self.request.headers["Content-Length"]
-        request = HTTPRequest(
-            f"http://127.0.0.1:{server.port}{self.request.uri}",
-            method=self.request.method or "GET",
-            headers=headers,
-            body_producer=cast(Any, self._produce) if has_body else None,  # its write returns a Future
-            header_callback=self._on_header,
-            streaming_callback=self._on_chunk,
-            follow_redirects=False,
-            allow_nonstandard_methods=True,
-            decompress_response=False,
-            request_timeout=0,  # streams may be long; the server bounds its own work
-            connect_timeout=10,
-        )
-        self._upstream = self.hub.proxy_client.fetch(request, raise_error=False)
+        headers = forwarded_headers(self.request, _NOT_FORWARDED, self.hub.trusted_proxies)
+        for name in ("Content-Length", "Transfer-Encoding"):
+            if name in self.request.headers:
+                headers[name] = self.request.headers[name]
+        headers["Connection"] = "close"
+        start = httputil.RequestStartLine(self.request.method or "GET", self.request.uri or "/", "HTTP/1.1")
+        try:
+            await self._upstream.write_headers(start, headers)
+        except StreamClosedError:
+            self._refusal = lambda: _json_error(self, 502, "The user's server closed", "bad gateway")
 
     def _not_running(self, name: str) -> None:
         if self.request.method in ("GET", "HEAD"):
@@ -216,73 +280,71 @@ class ProxyHandler(RequestHandler):
         else:
             _json_error(self, 503, f"{name}'s server is not running", "not running")
 
-    async def _produce(self, write: Callable[[bytes], Awaitable[None]]) -> None:
-        assert self._chunks is not None
-        while True:
-            chunk = await self._chunks.get()
-            if chunk is None:
-                return
-            await write(chunk)
-
     async def data_received(self, chunk: bytes) -> None:
-        if self._chunks is not None:
-            await self._chunks.put(chunk)  # waits while the previous chunk is not yet sent
+        if self._upstream is not None and self._refusal is None:
+            try:
+                await self._upstream.write(chunk)  # resolves once handed to the server's socket
+            except StreamClosedError:
+                self._refusal = lambda: _json_error(self, 502, "The user's server closed", "bad gateway")
 
-    def _on_header(self, line: str) -> None:
-        line = line.rstrip("\r\n")
-        if not self._status_seen:
-            if not line.startswith("HTTP/"):
-                return
-            parts = line.split(" ", 2)
-            code = int(parts[1])
-            if code == 100:  # an interim answer: the real status line follows
-                return
-            self._status_seen = True
-            self.set_status(code, parts[2] if len(parts) > 2 and parts[2] else "Unknown")
-            return
-        if not line:
-            return
-        name, _, value = line.partition(":")
-        name, value = name.strip(), value.strip()
-        lower = name.lower()
-        if lower in HOP_BY_HOP and lower != "content-length":
-            return
-        if lower in ("set-cookie", "vary", "www-authenticate"):
-            self.add_header(name, value)
-        else:
-            self.set_header(name, value)
+    def copy_head(self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders) -> None:
+        """The server's status and end-to-end headers, as this handler's response."""
+        self.set_status(start_line.code, start_line.reason or "Unknown")
+        for name, value in headers.get_all():
+            lower = name.lower()
+            if lower in HOP_BY_HOP and lower != "content-length":
+                continue
+            if lower in ("set-cookie", "vary", "www-authenticate"):
+                self.add_header(name, value)
+            else:
+                self.set_header(name, value)
 
-    def _on_chunk(self, chunk: bytes) -> None:
+    async def write_through(self, chunk: bytes) -> None:
+        """Write ``chunk`` to the browser and wait until it is in the browser's socket. A browser
+        gone closes the upstream connection (the server stops sending)."""
         if self.request.connection is None or self._finished:
+            self._close_upstream()
             return
         self.write(chunk)
-        self.flush()
+        try:
+            await self.flush()
+        except StreamClosedError:
+            self._close_upstream()
+
+    def _close_upstream(self) -> None:
+        if self._upstream is not None:
+            self._upstream.close()
 
     async def _relay(self, *args: Any, **kwargs: Any) -> None:
         if self._refusal is not None:
+            self._close_upstream()
             self._refusal()
             return
-        assert self._upstream is not None
-        if self._chunks is not None:
-            await self._chunks.put(None)
-        response = await self._upstream
-        if response.code == 599:  # no answer at all
-            error = response.error
-            if not self._headers_written:
-                self.clear()
-                self.clear_header("Content-Type")
-                _json_error(self, 502, f"The user's server did not answer: {error}", "bad gateway")
-            return
-        if not self._finished:
-            self.finish()
+        upstream = self._upstream
+        assert upstream is not None
+        relay = _Relay(self)
+        try:
+            upstream.finish()
+            await upstream.read_response(relay)
+        except (StreamClosedError, OSError, httputil.HTTPInputError) as exc:
+            log.warning("Proxy %s %s: %s", self.request.method, self.request.path, exc or type(exc).__name__)
+        finally:
+            upstream.close()
+        if relay.complete:
+            if not self._finished:
+                self.finish()
+        elif not self._headers_written:
+            self.clear()
+            self.clear_header("Content-Type")
+            _json_error(self, 502, "The user's server did not answer", "bad gateway")
+        elif self.request.connection is not None:
+            # the answer was cut short: cut the browser's short too, never finish it as whole
+            self.request.connection.close()  # type: ignore[attr-defined]
 
     get = head = post = delete = patch = put = options = _relay
 
     def on_connection_close(self) -> None:
-        if self._chunks is not None:
-            while not self._chunks.empty():
-                self._chunks.get_nowait()
-            self._chunks.put_nowait(None)
+        self._close_upstream()
 
 
 class WebSocketProxy(WebSocketHandler):
@@ -315,7 +377,7 @@ class WebSocketProxy(WebSocketHandler):
         ]
         request = HTTPRequest(
             f"ws://127.0.0.1:{server.port}{self.request.uri}",
-            headers=forwarded_headers(self.request, WS_HANDSHAKE),
+            headers=forwarded_headers(self.request, WS_HANDSHAKE, self.hub.trusted_proxies),
             connect_timeout=10,
             request_timeout=30,
         )
@@ -333,6 +395,9 @@ class WebSocketProxy(WebSocketHandler):
         except OSError as exc:
             _json_error(self, 502, f"The user's server did not answer: {exc}", "bad gateway")
             return
+        stream = self.upstream.protocol.stream if self.upstream.protocol is not None else None
+        if stream is not None:
+            stream.set_nodelay(True)  # small frames both ways: never wait for Nagle
         self.chosen = self.upstream.selected_subprotocol
         self.hub.servers.touch(self.user)
         await super().get(*args, **kwargs)

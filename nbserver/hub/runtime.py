@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tornado.httpclient import AsyncHTTPClient
-
 from ..config import ServerConfig
 from ..context import ServerContext
 from .api_version import API_VERSION
@@ -26,7 +24,7 @@ log = logging.getLogger("nbserver.hub")
 
 class HubRuntime:
     """The hub's store, identity provider, authenticator, rate limiter, OAuth provider, servers
-    and HTTP client for the proxy. ``port`` is the port actually bound (set by the server
+    and servers. ``port`` is the port actually bound (set by the server
     before :meth:`startup`), which the servers' ``JUPYTERHUB_API_URL`` names."""
 
     def __init__(self, settings: HubSettings, *, authenticator: Authenticator | None = None) -> None:
@@ -34,6 +32,7 @@ class HubRuntime:
         self.base_url = settings.base_url
         self.hub_prefix = settings.hub_prefix
         self.max_body_size = settings.max_body_size
+        self.trusted_proxies = frozenset(settings.trusted_proxies)
         self.store = Store(settings.db)
         self.identity = HubIdentity(
             self.store,
@@ -60,7 +59,6 @@ class HubRuntime:
             activity_interval=settings.activity_interval,
             ready_timeout=settings.spawn_timeout,
         )
-        self.proxy_client = AsyncHTTPClient(force_instance=True, max_clients=10000, max_body_size=1 << 40)
         config = ServerConfig(
             ip=settings.ip,
             port=settings.port,
@@ -91,5 +89,4 @@ class HubRuntime:
 
     async def shutdown(self) -> None:
         await self.servers.shutdown()
-        self.proxy_client.close()
         self.store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,12 @@ class HubSettings:
         slow_spawn_timeout: how long ``POST /hub/api/users/<name>/server`` waits before answering
             202 (pending) instead of 201 (started), as JupyterHub's ``slow_spawn_timeout``.
         extra_env: more environment for every user server.
+        trusted_proxies: addresses of reverse proxies in front of the hub (e.g. a TLS-terminating
+            nginx on ``127.0.0.1``). Only a request from one of them has its
+            ``X-Forwarded-Proto`` (for the ``Secure`` flag of the login cookie, and the scheme
+            forwarded to user servers) and the last ``X-Forwarded-For`` hop (the client's address
+            for the login rate limit) believed; from anyone else these headers are ignored, so a
+            client cannot spoof its address or scheme. Empty by default.
     """
 
     ip: str = "127.0.0.1"
@@ -64,6 +71,7 @@ class HubSettings:
     spawn_timeout: float = 60.0
     slow_spawn_timeout: float = 10.0
     extra_env: tuple[tuple[str, str], ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -77,6 +85,11 @@ class HubSettings:
             raise ConfigError(f"authenticator must be db or pam, not {self.authenticator!r}")
         if self.spawner not in ("system", "users-dir"):
             raise ConfigError(f"spawner must be system or users-dir, not {self.spawner!r}")
+        for address in self.trusted_proxies:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError(f"trusted proxy {address!r} is not an IP address") from None
         if self.cull_idle_timeout < 0 or self.cull_interval < 0:
             raise ConfigError("cull_idle_timeout and cull_interval must be >= 0")
         if not self.cull_interval and self.cull_idle_timeout:
