@@ -7,9 +7,11 @@ from typing import Any
 
 import openapi_spec_validator
 import pytest
+import yaml
 
 from tests.openapi import (
     SPEC,
+    SPEC_FILE,
     _compile_routes,
     _find_in,
     find_operation,
@@ -74,6 +76,57 @@ def test_spec_lists_exact_codes_and_how_anonymous_requests_are_refused() -> None
 def test_spec_paths() -> None:
     assert {"/", "/api", "/api/status", "/api/me", "/api/spec.yaml", "/login"} <= spec_paths()
     assert "/api/" not in spec_paths()
+
+
+# -- what client generators need (tests/test_generated_client.py runs one) ---------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise yaml.constructor.ConstructorError(None, None, f"keys given twice: {twice}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def test_no_key_is_given_twice() -> None:
+    """A path or schema written twice silently replaces the first for PyYAML (hence for the
+    tests), while openapi-python-client refuses the whole document."""
+    assert yaml.load(SPEC_FILE.read_text(encoding="utf-8"), Loader=_StrictLoader) == SPEC
+
+
+def test_every_operation_has_a_unique_id_and_declared_tags() -> None:
+    """Generators name functions after ``operationId`` and modules after tags."""
+    ids = [op.get("operationId") for _, _, op in operations()]
+    assert None not in ids, [(t, m) for t, m, op in operations() if "operationId" not in op]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    declared = {tag["name"] for tag in SPEC["tags"]}
+    assert {tag for _, _, op in operations() for tag in op.get("tags", [])} <= declared
+
+
+def schemas_in(node: object, where: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every schema-like mapping in the document, with its JSON pointer."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        found.append((where, node))
+        for key, value in node.items():
+            found += schemas_in(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += schemas_in(value, f"{where}/{i}")
+    return found
+
+
+def test_every_array_schema_says_what_its_items_are() -> None:
+    """openapi-python-client drops a model with an array without ``items`` (``Notebook.cells``
+    was one) and then imports it, so the generated client did not import."""
+    for where, schema in schemas_in(SPEC):
+        types = schema.get("type")
+        if types == "array" or (isinstance(types, list) and "array" in types):
+            assert "items" in schema or "prefixItems" in schema, where
 
 
 # -- find_operation -----------------------------------------------------------------------------

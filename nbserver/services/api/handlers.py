@@ -47,7 +47,8 @@ def _parse_permissions(raw: str) -> dict[str, list[str]]:
     message = f'permissions should be a JSON object of {{"resource": ["action", ...]}}, got {raw!r}'
     try:
         wanted = json.loads(raw)
-    except ValueError:
+        json.dumps(wanted, ensure_ascii=False).encode()  # a lone surrogate ("\ud800") is no text
+    except ValueError:  # UnicodeEncodeError included
         raise BadRequest(message, reason="bad permissions") from None
     if not isinstance(wanted, dict) or not all(
         isinstance(actions, list) and all(isinstance(a, str) for a in actions) for actions in wanted.values()

@@ -23,10 +23,16 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 
 def _string(body: dict[str, Any], key: str, what: str = "") -> str | None:
-    """``body[key]`` if it is a string, None when absent or null; 400 for anything else."""
+    """``body[key]`` if it is a string of text, None when absent or null; 400 for anything else
+    (a lone surrogate such as ``"\\udc00"`` parses as JSON, but is no text SQLite can store)."""
     value = body.get(key)
     if value is not None and not isinstance(value, str):
         raise BadRequest(f"{what}{key} must be a string, not {type(value).__name__}", reason="bad model")
+    if value is not None and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise BadRequest(f"{what}{key} is not valid Unicode text", reason="bad model") from None
     return value
 
 

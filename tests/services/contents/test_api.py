@@ -213,7 +213,7 @@ async def test_put_creates_201_then_replaces_200_with_location(api: Client) -> N
 async def test_put_directory(api: Client) -> None:
     r = await put(api, "d", {"type": "directory"})
     assert r.status == 201 and r.json["type"] == "directory"
-    assert (await put(api, "d", {"type": "directory"})).status == 200
+    assert (await put(api, "d", {"type": "directory"})).status == 201
 
 
 async def test_put_into_a_missing_directory_is_404(api: Client) -> None:
@@ -684,21 +684,21 @@ async def test_big_notebooks_are_parsed_and_encoded_off_the_event_loop(
     worker thread, so other requests are not stalled; a small body is handled inline."""
     import threading
 
-    from nbserver.services.contents import handlers, models
+    from nbserver.services.contents import jsontext, models
 
     threads: list[str] = []
-    parse, encode = models.parse_save_model, handlers.encode_json
+    parse, encode = models.parse_save_model, jsontext.compact_bytes
 
-    def recording_parse(body: Any) -> Any:
+    def recording_parse(body: Any, *args: Any) -> Any:
         threads.append("parse:" + threading.current_thread().name)
-        return parse(body)
+        return parse(body, *args)
 
-    def recording_encode(model: Any) -> bytes:
+    def recording_encode(model: Any, *args: Any) -> bytes:
         threads.append("encode:" + threading.current_thread().name)
-        return encode(model)
+        return encode(model, *args)
 
     monkeypatch.setattr(models, "parse_save_model", recording_parse)
-    monkeypatch.setattr(handlers, "encode_json", recording_encode)
+    monkeypatch.setattr(jsontext, "compact_bytes", recording_encode)
     big = {
         **NOTEBOOK,
         "cells": [{**NOTEBOOK["cells"][0], "id": f"c{i}", "source": "x" * 1000} for i in range(1000)],
@@ -726,9 +726,9 @@ async def test_big_listings_are_encoded_off_the_event_loop_and_exactly(
     threads: list[str] = []
     encode = handlers._encode
 
-    def recording_encode(model: Any) -> bytes:
+    def recording_encode(model: Any, *args: Any) -> bytes:
         threads.append(threading.current_thread().name)
-        return encode(model)
+        return encode(model, *args)
 
     monkeypatch.setattr(handlers, "_encode", recording_encode)
     odd = [
