@@ -70,13 +70,15 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes, loads: Callable[..., Any] = json.loads) -> Any:
     """A request body as JSON: ``None`` for an empty body; 400 ``"bad json"`` for anything
-    unparsable (``NaN`` and ``Infinity`` included, and nesting too deep to parse)."""
-    if not raw.strip():
+    unparsable (``NaN`` and ``Infinity`` included, nesting too deep to parse, and a body of
+    only whitespace, as jupyter_server). ``loads`` parses: ``json.loads``, or a function that
+    takes its ``parse_constant`` and gives the same value or error."""
+    if not raw:
         return None
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        return loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"Invalid JSON in body of request: {exc}", reason="bad json") from None
 
@@ -357,6 +359,11 @@ class BaseHandler(RequestHandler):
     def data_received(self, chunk: bytes) -> None:
         if self._early_answer is None:  # else the body is only drained
             self._body.append(chunk)
+
+    @property
+    def body_length(self) -> int:
+        """The length of the body received so far, without joining it."""
+        return sum(map(len, self._body))
 
     @property
     def body(self) -> bytes:

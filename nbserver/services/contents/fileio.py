@@ -502,4 +502,4 @@ def translate(exc: OSError | ValueError, path: str) -> NBServerError:
         return NBServerError(message, reason="disk full", status=507)
     if isinstance(exc, OSError) and exc.errno != errno.ENAMETOOLONG:
         return NBServerError(f"Error on {path!r}: {exc.strerror or exc}")
-    return BadRequest(f"Invalid path {path!r}: {exc}")  # ValueError/UnicodeError: unencodable name
+    return BadRequest(f"Invalid path {path!r}: {exc}", reason="bad path")  # or an unencodable name

@@ -8,6 +8,9 @@ the hidden-file policy to the API path and to where it resolves, and raises
 :class:`~nbserver.errors.NBServerError`; an ``OSError``/``ValueError`` escaping it is translated
 once, in :meth:`FileContentsManager._run`.
 
+Reading, checking and signing a notebook is Python that walks every cell: that work takes
+turns with the event loop (:mod:`.pacing`), so a 10 MB notebook does not stall it.
+
 Saves are atomic (:mod:`.fileio`). A chunked upload writes into one temp file next to its
 target and replaces the target only with its last chunk (-1); which upload a chunk belongs to is
 :mod:`.uploads`' decision, made under one lock, so chunks are applied strictly in order.
@@ -43,6 +46,7 @@ from .models import (
     read_notebook,
     timestamp,
 )
+from .pacing import Tick, no_tick, run_paced
 from .trust import Notary
 from .uploads import UPLOAD_IDLE_LIMIT, Upload, Uploads
 
@@ -132,6 +136,14 @@ class FileContentsManager(ContentsManager):
             self._executor, path, functools.partial(fn, *args, **kwargs), "contents manager"
         )
 
+    async def _run_paced(self, path: str, fn: Callable[..., T], /, *args: Any) -> T:
+        """:meth:`_run` of ``fn(*args, tick)``, taking turns with the event loop
+        (:func:`.pacing.run_paced`): for work that may walk a big notebook in Python."""
+        return await run_paced(
+            lambda tick: fn(*args, tick),
+            lambda job: fileio.run_in(self._executor, path, job, "contents manager"),
+        )
+
     # -- path rules (run in the executor) ----------------------------------------------------
 
     def _hidden(self, *api_paths: str) -> bool:
@@ -219,9 +231,19 @@ class FileContentsManager(ContentsManager):
         hash: bool = False,
     ) -> Model:
         path = paths.normalize(path)
-        return await self._run(path, self._get, path, content, type, format, hash)
+        if not content:  # no notebook to walk: no pacing either
+            return await self._run(path, self._get, path, content, type, format, hash)
+        return await self._run_paced(path, self._get, path, content, type, format, hash)
 
-    def _get(self, path: str, content: bool, type: str | None, format: str | None, hash: bool) -> Model:
+    def _get(
+        self,
+        path: str,
+        content: bool,
+        type: str | None,
+        format: str | None,
+        hash: bool,
+        tick: Tick = no_tick,
+    ) -> Model:
         if type is not None and type not in TYPES:
             raise BadRequest(f"Unknown type {type!r}", reason="bad type")
         if format not in (None, "text", "base64"):
@@ -256,8 +278,8 @@ class FileContentsManager(ContentsManager):
         if hash:
             model.update(hash=file_hash(raw), hash_algorithm=HASH_ALGORITHM)
         if content and kind == "notebook":
-            notebook, message = read_notebook(raw)
-            self._mark_trust(path, notebook)
+            notebook, message = read_notebook(raw, tick)
+            self._mark_trust(path, notebook, tick)
             model.update(content=notebook, format="json")
             if message:
                 model["message"] = message
@@ -268,11 +290,11 @@ class FileContentsManager(ContentsManager):
 
     # -- trust (run in the executor) --------------------------------------------------------
 
-    def _mark_trust(self, path: str, notebook: dict[str, Any]) -> None:
+    def _mark_trust(self, path: str, notebook: dict[str, Any], tick: Tick) -> None:
         if self.notary is None:
             return
         try:
-            trusted = self.notary.is_trusted(notebook)
+            trusted = self.notary.is_trusted(notebook, tick)
         except Exception as exc:  # a broken trust store must not make notebooks unreadable
             log.warning("Cannot check the trust of %r: %s", path, exc)
             trusted = False
@@ -280,7 +302,7 @@ class FileContentsManager(ContentsManager):
             log.info("Notebook %s is not trusted", path)
         notebooks.mark_cells(notebook, trusted)
 
-    def _sign(self, path: str, notebook: dict[str, Any] | None) -> None:
+    def _sign(self, path: str, notebook: dict[str, Any] | None, tick: Tick) -> None:
         """Sign a saved notebook whose code cells were all trusted (``notebook``; ``None``
         when some were not). The save itself succeeded: a failure here is logged."""
         if self.notary is None:
@@ -289,7 +311,7 @@ class FileContentsManager(ContentsManager):
             log.info("Notebook %s is not trusted", path)
             return
         try:
-            self.notary.sign(notebook)
+            self.notary.sign(notebook, tick)
         except Exception as exc:
             log.warning("Cannot sign %r as trusted: %s", path, exc)
 
@@ -297,14 +319,14 @@ class FileContentsManager(ContentsManager):
         path = paths.normalize(path)
         if self.notary is None:
             await super().trust(path)  # refuses
-        await self._run(path, self._trust, path)
+        await self._run_paced(path, self._trust, path)
 
-    def _trust(self, path: str) -> None:
-        notebook = self._get(path, True, "notebook", None, False)["content"]
-        notebooks.check_cells(notebook)  # drops the marks _get put on the cells
+    def _trust(self, path: str, tick: Tick) -> None:
+        notebook = self._get(path, True, "notebook", None, False, tick)["content"]
+        notebooks.check_cells(notebook, tick)  # drops the marks _get put on the cells
         assert self.notary is not None
         log.warning("Trusting notebook %s", path)
-        self.notary.sign(notebook)
+        self.notary.sign(notebook, tick)
 
     async def kind(self, path: str) -> EntryKind | None:
         """``None`` for what a read would call missing (404) or an invalid name (400); other
@@ -356,18 +378,21 @@ class FileContentsManager(ContentsManager):
         path = paths.normalize(path)
         if request.chunk is not None:
             return await self._save_chunk(path, request.chunk, request.data or b"")
-        model, created = await self._run(path, self._save, path, request)
+        if request.notebook is None:  # no notebook to sign
+            model, created = await self._run(path, self._save, path, request, no_tick)
+        else:
+            model, created = await self._run_paced(path, self._save, path, request)
         if request.type == "notebook":
             await self._ensure_checkpoint(path)
         return model, created
 
-    def _save(self, path: str, request: SaveRequest) -> tuple[Model, bool]:
+    def _save(self, path: str, request: SaveRequest, tick: Tick) -> tuple[Model, bool]:
         if request.type == "directory":
             return self._mkdir(path)
         real, mode = self._write_target(path)
         fileio.atomic_write(real, request.data or b"", mode, journal=self._journal)
         if request.type == "notebook":
-            self._sign(path, request.notebook)
+            self._sign(path, request.notebook, tick)
         model = self._model_of(path, real)
         if request.message:
             model["message"] = request.message

@@ -26,6 +26,7 @@ from typing import Any
 
 from ...errors import BadRequest
 from . import notebooks
+from .pacing import Tick, no_tick
 
 __all__ = [
     "HASH_ALGORITHM",
@@ -169,22 +170,23 @@ def encode_file(content: Any, format: Any) -> bytes:
 # -- notebooks ---------------------------------------------------------------------------------
 
 
-def read_notebook(raw: bytes) -> tuple[dict[str, Any], str | None]:
-    """Parse stored notebook bytes, upgraded to nbformat v4: ``(notebook, validation message)``.
+def read_notebook(raw: bytes, tick: Tick = no_tick) -> tuple[dict[str, Any], str | None]:
+    """Parse stored notebook bytes, upgraded to nbformat v4: ``(notebook, validation message)``;
+    ``tick`` is called between cells (:mod:`.pacing`).
 
     Raises:
         BadRequest: ``reason="bad notebook"`` when the bytes are not a notebook at all.
     """
     try:
-        nb = notebooks.load(raw)
-        return nb, notebooks.validation_message(nb)
+        nb = notebooks.load(raw, tick)
+        return nb, notebooks.validation_message(nb, tick)
     except (notebooks.NotANotebook, RecursionError) as exc:
         raise BadRequest(f"Unreadable Notebook: {exc}", reason="bad notebook") from None
 
 
-def notebook_request(content: Any) -> SaveRequest:
+def notebook_request(content: Any, tick: Tick = no_tick) -> SaveRequest:
     """A notebook model's content as a :class:`SaveRequest`: the bytes to store, the validation
-    message, and whether to sign it (see :func:`.notebooks.prepare_save`).
+    message, and whether to sign it (see :func:`.notebooks.prepare_save`, which gets ``tick``).
 
     A notebook that fails schema validation is still stored (never lose a user's work) and the
     message is returned, as jupyter_server does.
@@ -194,7 +196,7 @@ def notebook_request(content: Any) -> SaveRequest:
             (:func:`.notebooks.structure_problem`: the message names the first problem).
     """
     try:
-        data, message, trusted, nb = notebooks.prepare_save(content)
+        data, message, trusted, nb = notebooks.prepare_save(content, tick)
     except notebooks.NotANotebook as exc:
         raise BadRequest(f"Invalid notebook: {exc}", reason="bad notebook") from None
     return SaveRequest("notebook", data, None, message, notebook=nb if trusted else None)
@@ -235,8 +237,9 @@ class SaveRequest:
         self.notebook = notebook
 
 
-def parse_save_model(model: Any) -> SaveRequest:
-    """Check a PUT body and turn it into a :class:`SaveRequest`.
+def parse_save_model(model: Any, tick: Tick = no_tick) -> SaveRequest:
+    """Check a PUT body and turn it into a :class:`SaveRequest` (``tick``: see
+    :func:`notebook_request`).
 
     Raises:
         BadRequest: ``reason="bad model"`` for a body that is not an object, a ``copy_from``
@@ -264,7 +267,7 @@ def parse_save_model(model: Any) -> SaveRequest:
     if kind == "notebook":
         if model.get("format", "json") not in ("json", None):
             raise BadRequest("A notebook's format must be 'json'", reason="bad format")
-        return notebook_request(model["content"])
+        return notebook_request(model["content"], tick)
     return SaveRequest(kind, encode_file(model["content"], model.get("format")), chunk, None)
 
 

@@ -8,11 +8,18 @@ nbformat's reader and writer are correct and slow on big notebooks: they convert
 - **validation** dispatches each cell on ``cell_type`` and each output on ``output_type`` to the
   matching definition of nbformat's own schema files, compiled with fastjsonschema (as nbformat
   does). The types of a ``oneOf`` are mutually exclusive ``enum``s, so the verdict is the same.
+  A ``oneOf`` whose branches differ by JSON type alone (``multiline_string``: a string or an
+  array of strings) is compiled as one ``type`` list, which fastjsonschema checks without
+  raising an exception for the branch that does not match (:func:`_exclusive_types`).
   Anything unusual (another major or an unknown minor version, an unknown type, duplicate cell
   ids) or any failure goes to ``nbformat.validate``, whose message is the one reported.
-- **writing** produces byte for byte what ``nbformat.writes`` produces (property-tested).
+- **writing** produces byte for byte what ``nbformat.writes`` produces (:mod:`.jsontext`,
+  property-tested).
+- **pacing**: the functions that walk every cell take a :data:`~.pacing.Tick`, called between
+  cells (and list items), so that a worker thread doing this work gives the event loop its turn
+  (:mod:`.pacing`); the default does nothing.
 - **signing** computes nbformat's trust signature, an HMAC over every key and value in key order,
-  over one joined buffer instead of one ``update`` per string (tested against ``NotebookNotary``).
+  over joined pieces instead of one ``update`` per string (tested against ``NotebookNotary``).
 - **structure**: a notebook that breaks the schema is still saved, with a validation message
   (never lose a user's work), but one whose skeleton nbformat cannot walk is refused
   (:func:`structure_problem`): it could never be read back.
@@ -26,12 +33,16 @@ import json
 import uuid
 from collections.abc import Callable
 from functools import cache
-from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
+from . import pacing
+from .jsontext import PIECE_PARTS, dump_bytes, dumps
+from .pacing import Tick, no_tick
+
 __all__ = [
     "check_cells",
+    "dump_bytes",
     "dumps",
     "load",
     "mark_cells",
@@ -54,23 +65,29 @@ class NotANotebook(ValueError):
 # -- reading -----------------------------------------------------------------------------------
 
 
-def load(raw: bytes) -> Notebook:
+def load(raw: bytes, tick: Tick = no_tick) -> Notebook:
     """Stored notebook bytes as a v4 notebook dict, as ``nbformat.reads(as_version=4)`` gives it:
     multi-line strings joined, transient keys dropped, cell ids added where v4.5 requires them.
+    ``tick`` is called between cells.
 
     Raises:
-        NotANotebook: the bytes are not a readable notebook.
+        NotANotebook: the bytes are not a readable notebook: not JSON, or a structure nbformat
+            cannot read (:func:`structure_problem`, as for a save; jupyter_server's 400
+            "Unreadable Notebook").
     """
     try:
-        data = json.loads(raw)
+        data = pacing.loads(raw, tick)
     except ValueError as exc:
         raise NotANotebook(str(exc)) from None
-    return as_v4(data)
+    problem = structure_problem(data, tick=tick)
+    if problem:
+        raise NotANotebook(problem)
+    return as_v4(data, tick)
 
 
-def as_v4(data: Any) -> Notebook:
+def as_v4(data: Any, tick: Tick = no_tick) -> Notebook:
     """A notebook dict (as stored or as sent by a client) upgraded to v4, joined and stripped, in
-    place where possible.
+    place where possible; ``tick`` is called between cells.
 
     Raises:
         NotANotebook: not a notebook object, or one nbformat cannot upgrade.
@@ -95,6 +112,10 @@ def as_v4(data: Any) -> Notebook:
             if add_ids and "id" not in cell:  # as nbformat's normalize() does, without the warning
                 cell["id"] = uuid.uuid4().hex[:8]
             _rejoin_cell(cell)
+            metadata = cell.get("metadata")
+            if isinstance(metadata, dict):
+                metadata.pop("trusted", None)  # transient (nbformat's strip_transient)
+        tick()
     _strip_transient(data)
     return data  # type: ignore[no-any-return]
 
@@ -137,14 +158,12 @@ def _rejoin_cell(cell: dict[str, Any]) -> None:
 
 
 def _strip_transient(nb: Notebook) -> None:
-    """nbformat's ``strip_transient``: keys that live in memory only."""
+    """nbformat's ``strip_transient`` for the notebook's own metadata (the cells' ``trusted``
+    marks are dropped by :func:`as_v4`'s pass over the cells)."""
     metadata = nb.get("metadata")
     if isinstance(metadata, dict):
         for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):
             metadata.pop(key, None)
-    for cell in nb["cells"]:
-        if isinstance(cell, dict) and isinstance(cell.get("metadata"), dict):
-            cell["metadata"].pop("trusted", None)
 
 
 # -- structure ---------------------------------------------------------------------------------
@@ -171,7 +190,7 @@ def _is_text(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
 
 
-def structure_problem(content: Any, *, upgraded: bool = False) -> str | None:
+def structure_problem(content: Any, *, upgraded: bool = False, tick: Tick = no_tick) -> str | None:
     """The first reason (in document order) why ``content`` cannot be stored as a notebook, or
     ``None``. Pure; reads only the skeleton, never the cells' text or outputs' data.
 
@@ -193,7 +212,7 @@ def structure_problem(content: Any, *, upgraded: bool = False) -> str | None:
     Everything else that breaks the schema (a missing ``outputs`` or ``source``, an unknown
     ``cell_type``, unknown keys, a non-integer ``nbformat_minor``) is stored with a validation
     message instead. ``upgraded``: ``content`` is the v4 result of upgrading an older version,
-    so the version is not checked again.
+    so the version is not checked again. ``tick`` is called between cells.
     """
     if not isinstance(content, dict):
         return f"a notebook is a JSON object, not {_json_type(content)}"
@@ -217,6 +236,7 @@ def structure_problem(content: Any, *, upgraded: bool = False) -> str | None:
         problem = _cell_problem(cell)
         if problem:
             return f"cells[{i}]{problem}"
+        tick()
     return None
 
 
@@ -270,6 +290,7 @@ def _checks(minor: int) -> tuple[Check, dict[str, Check], dict[str, Check]] | No
         schema = json.loads((_schema_dir() / f"nbformat.v4.{minor}.schema.json").read_text("utf-8"))
     except OSError:
         return None
+    schema = _exclusive_types(schema)
     definitions = schema["definitions"]
     definitions["code_cell"]["properties"]["outputs"]["items"] = {"type": "object"}
     notebook = dict(schema)
@@ -284,6 +305,39 @@ def _checks(minor: int) -> tuple[Check, dict[str, Check], dict[str, Check]] | No
     return fastjsonschema.compile(notebook), cells, outputs
 
 
+#: JSON types no instance has two of (unlike "integer" and "number", or a bool and an integer
+#: for some validators)
+_DISTINCT_TYPES = frozenset({"string", "array", "object", "null"})
+
+
+def _exclusive_types(schema: Any) -> Any:
+    """``schema`` with every ``oneOf`` whose branches are ``{"type": T}`` of distinct
+    :data:`_DISTINCT_TYPES` (an ``"array"`` branch may add ``items``) written as one ``type``
+    list (and that ``items``). An instance has one type, so it matches one branch at most:
+    ``oneOf`` is then the same as the type list, with ``items`` applying to arrays only."""
+    if isinstance(schema, list):
+        return [_exclusive_types(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: _exclusive_types(value) for key, value in schema.items()}
+    branches = schema.get("oneOf")
+    if not isinstance(branches, list) or "type" in schema or "items" in schema:
+        return schema
+    types = [b.get("type") if isinstance(b, dict) else None for b in branches]
+    simple = all(
+        isinstance(b, dict) and set(b) <= ({"type", "items"} if b.get("type") == "array" else {"type"})
+        for b in branches
+    )
+    if not simple or not set(types) <= _DISTINCT_TYPES or len(set(types)) != len(types):
+        return schema
+    del schema["oneOf"]
+    schema["type"] = types
+    for branch in branches:
+        if "items" in branch:
+            schema["items"] = branch["items"]
+    return schema
+
+
 @cache
 def _schema_dir() -> Path:
     spec = importlib.util.find_spec("nbformat")  # a top-level spec: nothing is imported
@@ -292,7 +346,7 @@ def _schema_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "v4"
 
 
-def _valid_fast(nb: Notebook) -> bool:
+def _valid_fast(nb: Notebook, tick: Tick = no_tick) -> bool:
     """True when ``nb`` is certainly valid; False when the full validator must judge."""
     import fastjsonschema
 
@@ -313,14 +367,17 @@ def _valid_fast(nb: Notebook) -> bool:
             if cell["cell_type"] == "code":
                 for output in cell["outputs"]:
                     outputs[output["output_type"]](output)
+            tick()
     except (fastjsonschema.JsonSchemaException, KeyError, TypeError):
         return False
     return True
 
 
-def validation_message(nb: Notebook) -> str | None:
-    """``None`` when ``nb`` is a valid notebook, else jupyter_server's message for the model."""
-    if _valid_fast(nb):
+def validation_message(nb: Notebook, tick: Tick = no_tick) -> str | None:
+    """``None`` when ``nb`` is a valid notebook, else jupyter_server's message for the model.
+    ``tick`` is called between the cells of the fast path (nbformat's own validator, for the
+    notebooks that path cannot call valid, runs in one piece)."""
+    if _valid_fast(nb, tick):
         return None
     import nbformat
 
@@ -347,11 +404,13 @@ def mark_cells(nb: Notebook, trusted: bool) -> None:
             cell["metadata"]["trusted"] = trusted
 
 
-def check_cells(nb: Notebook) -> bool:
+def check_cells(nb: Notebook, tick: Tick = no_tick) -> bool:
     """Whether every code cell is trusted: marked so by the client, or without output that
-    could run code (nbformat's ``check_cells``). Removes the marks, as nbformat does."""
+    could run code (nbformat's ``check_cells``). Removes the marks, as nbformat does. ``tick``
+    is called between cells."""
     trusted = True
     for cell in _code_cells(nb):
+        tick()
         metadata = cell.get("metadata")
         if isinstance(metadata, dict) and metadata.pop("trusted", False):
             continue
@@ -366,14 +425,20 @@ def check_cells(nb: Notebook) -> bool:
     return trusted
 
 
-def signature(nb: Notebook, secret: bytes, digestmod: str = "sha256") -> str:
+def signature(nb: Notebook, secret: bytes, digestmod: str = "sha256", tick: Tick = no_tick) -> str:
     """nbformat's notebook signature: the HMAC of every key (sorted) and value, with
-    ``metadata.signature`` left out, strings as UTF-8 and other scalars as ``str()``."""
+    ``metadata.signature`` left out, strings as UTF-8 and other scalars as ``str()``. The text
+    goes to the HMAC in pieces, with ``tick`` called between objects."""
+    digest = hmac.new(secret, digestmod=digestmod)
     parts: list[str] = []
     append = parts.append
 
     def walk(obj: Any) -> None:
         if isinstance(obj, dict):
+            if len(parts) >= PIECE_PARTS:
+                digest.update("".join(parts).encode("utf-8"))
+                parts.clear()
+            tick()
             for key in sorted(obj):
                 append(key)
                 walk(obj[key])
@@ -390,7 +455,8 @@ def signature(nb: Notebook, secret: bytes, digestmod: str = "sha256") -> str:
     finally:
         if stored is not None:
             metadata["signature"] = stored  # type: ignore[index]
-    return hmac.new(secret, "".join(parts).encode("utf-8"), digestmod).hexdigest()
+    digest.update("".join(parts).encode("utf-8"))
+    return digest.hexdigest()
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -422,98 +488,37 @@ def _split_bundle(bundle: Any) -> None:
             bundle[mime] = value.splitlines(True)
 
 
-def dumps(obj: Any) -> str:
-    """``json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False, separators=(",", ": "))``,
-    several times faster: the standard library writes indented JSON with its pure-Python encoder.
-
-    Raises:
-        TypeError: a key that is not a string, or a value JSON cannot hold.
-    """
-    parts: list[str] = []
-    append = parts.append
-    float_repr = float.__repr__
-
-    def write(value: Any, newline: str) -> None:
-        if isinstance(value, str):
-            append(encode_basestring(value))
-        elif isinstance(value, dict):
-            if not value:
-                append("{}")
-                return
-            inner = newline + " "
-            first = True
-            for key in sorted(value):
-                if type(key) is not str:
-                    raise TypeError(f"keys must be str, not {type(key).__name__}")
-                append(("{" if first else ",") + inner + encode_basestring(key) + ": ")
-                first = False
-                write(value[key], inner)
-            append(newline + "}")
-        elif isinstance(value, (list, tuple)):
-            if not value:
-                append("[]")
-                return
-            inner = newline + " "
-            first = True
-            for item in value:
-                append(("[" if first else ",") + inner)
-                first = False
-                write(item, inner)
-            append(newline + "]")
-        elif value is None:
-            append("null")
-        elif value is True:
-            append("true")
-        elif value is False:
-            append("false")
-        elif isinstance(value, int):
-            append(int.__repr__(value))
-        elif isinstance(value, float):
-            append(_float(value, float_repr))
-        else:
-            raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-    write(obj, "\n")
-    return "".join(parts)
-
-
-def _float(value: float, float_repr: Callable[[float], str]) -> str:
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float_repr(value)
-
-
-def prepare_save(content: Any) -> tuple[bytes, str | None, bool, Notebook]:
+def prepare_save(content: Any, tick: Tick = no_tick) -> tuple[bytes, str | None, bool, Notebook]:
     """A notebook model's content, to store: ``(file bytes, validation message, trusted,
     notebook)``. ``trusted`` says whether every code cell is trusted (the notebook is to be signed
     then); ``notebook`` is what is written, as a dict, to sign. A notebook that fails validation is
     still written (never lose a user's work); the message says why.
 
     The bytes are what ``nbformat.write`` writes: lines split, transient keys dropped,
-    ``indent=1``, sorted keys, a final newline. ``content`` is changed in place.
+    ``indent=1``, sorted keys, a final newline. ``content`` is changed in place. ``tick`` is
+    called between cells (and the items of arrays) in every pass.
 
     Raises:
         NotANotebook: its structure is unusable (:func:`structure_problem`; the message names
             the first problem), an older version cannot be upgraded, or it is not storable as
             JSON text (lone surrogates, nesting too deep).
     """
-    problem = structure_problem(content)
+    problem = structure_problem(content, tick=tick)
     if problem:
         raise NotANotebook(problem)
     try:
         v4 = content["nbformat"] == 4
-        trusted = check_cells(content) if v4 else False  # before as_v4 strips the marks
-        nb = as_v4(content)
-        problem = None if v4 else structure_problem(nb, upgraded=True)
+        trusted = check_cells(content, tick) if v4 else False  # before as_v4 strips the marks
+        nb = as_v4(content, tick)
+        problem = None if v4 else structure_problem(nb, upgraded=True, tick=tick)
         if problem:
             raise NotANotebook(f"once upgraded from nbformat {content['nbformat']}: {problem}")
-        message = validation_message(nb)
+        message = validation_message(nb, tick)
         for cell in nb["cells"]:
             if isinstance(cell, dict):
                 _split_cell(cell)
-        data = (dumps(nb) + "\n").encode("utf-8")
+            tick()
+        data = dump_bytes(nb, tick)
     except (TypeError, UnicodeEncodeError, RecursionError) as exc:
         raise NotANotebook(f"cannot store it as JSON: {exc}") from None
     return data, message, trusted, nb

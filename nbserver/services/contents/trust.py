@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import TypeVar
 
 from .notebooks import Notebook, signature
+from .pacing import Tick, no_tick
 
 __all__ = ["Notary"]
 
@@ -77,15 +78,16 @@ class Notary:
         self._db = db
         return db
 
-    def _digest(self, nb: Notebook) -> str:
+    def _digest(self, nb: Notebook, tick: Tick) -> str:
         self._on_thread(self._open)
-        return signature(nb, self._secret, ALGORITHM)
+        return signature(nb, self._secret, ALGORITHM, tick)
 
-    def is_trusted(self, nb: Notebook) -> bool:
-        """Whether ``nb`` (as read: no trust marks) was signed here or by Jupyter."""
+    def is_trusted(self, nb: Notebook, tick: Tick = no_tick) -> bool:
+        """Whether ``nb`` (as read: no trust marks) was signed here or by Jupyter. ``tick`` is
+        called as the signature is computed (:func:`.notebooks.signature`)."""
         if nb.get("nbformat", 0) < 3:
             return False
-        digest = self._digest(nb)
+        digest = self._digest(nb, tick)
 
         def check() -> bool:
             db = self._open()
@@ -101,9 +103,9 @@ class Notary:
 
         return self._on_thread(check)
 
-    def sign(self, nb: Notebook) -> None:
-        """Record ``nb`` (as written: no trust marks) as trusted."""
-        digest = self._digest(nb)
+    def sign(self, nb: Notebook, tick: Tick = no_tick) -> None:
+        """Record ``nb`` (as written: no trust marks) as trusted (``tick``: as :meth:`is_trusted`)."""
+        digest = self._digest(nb, tick)
 
         def store() -> None:
             db = self._open()

@@ -299,3 +299,28 @@ def test_check_cells_and_mark_cells() -> None:
     assert notebooks.check_cells(nb) and code["metadata"] == {}  # the mark is consumed
     notebooks.mark_cells(nb, False)
     assert code["metadata"] == {"trusted": False}
+
+
+def test_exclusive_one_of_is_compiled_as_a_type_list() -> None:
+    """nbformat's ``multiline_string`` (a string or an array of strings) becomes one type list
+    (fastjsonschema then raises no exception for the branch that does not match); a ``oneOf``
+    whose branches can overlap (``integer``/``number``) or carry other keywords stays as it is.
+    Bad inputs that must stay invalid on the fast path: a source that is an array of numbers, a
+    number, an object."""
+    multiline = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    assert notebooks._exclusive_types({"x": multiline}) == {
+        "x": {"type": ["string", "array"], "items": {"type": "string"}}
+    }
+    for kept in (
+        {"oneOf": [{"type": "integer"}, {"type": "number"}]},
+        {"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]},
+        {"oneOf": [{"type": "string", "pattern": "a"}, {"type": "array"}]},
+        {"type": "string", "oneOf": [{"type": "string"}, {"type": "array"}]},
+    ):
+        assert notebooks._exclusive_types(kept) == kept
+    cell = {"cell_type": "markdown", "id": "a", "metadata": {}, "source": ["one\n", "two"]}
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}
+    assert notebooks._valid_fast(nb)
+    for source in ([1, 2], 3, {"a": "b"}):
+        cell["source"] = source
+        assert not notebooks._valid_fast(nb) and not nbformat_says_valid(nb)
