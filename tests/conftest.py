@@ -215,3 +215,19 @@ def make_client() -> Iterator[Callable[[Server, str | None], Client]]:
     yield factory
     for c in clients:
         c.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """The one headless Chromium of every browser test (tests/ui, tests/lab). Playwright's sync
+    API allows one instance per thread, so this fixture is defined once, here, for the whole
+    session: a second definition elsewhere would start a second instance and fail."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    expect.set_options(timeout=20_000)  # a loaded 2-core CI machine is slow to start kernels
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.lab.conftest import requires_lab
-from tests.ui.conftest import TOKEN, UIServer, browser, eventually, new_page, requires_chromium, start_server  # noqa: F401
+from tests.ui.conftest import TOKEN, UIServer, eventually, new_page, requires_chromium, start_server
 
 ALLOWED = [
     re.compile(r"/lsp/status$"),  # jupyter-lsp's server extension: not part of nbserver
@@ -75,7 +75,7 @@ class Recorder:
 
 
 @pytest.fixture
-def lab_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:  # noqa: F811
+def lab_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:
     recorder = Recorder()
     for page in new_page(browser, request, locale="en-US"):
         page.on("response", recorder)

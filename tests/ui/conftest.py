@@ -181,17 +181,6 @@ def _wait_for_status(server: UIServer) -> None:
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=20_000)  # a loaded 2-core CI machine is slow to start kernels
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture(scope="module")
 def login_state(browser: Any, ui_server: UIServer) -> dict[str, Any]:
     """Cookies of a logged-in browser (the start-up URL's ``?token=`` traded for the cookie)."""

@@ -115,25 +115,26 @@ def ipc_files(info: dict[str, Any]) -> list[str]:
 async def probe(channels: KernelChannels, pid: int | None, timeout: float) -> str | None:
     """Whether the kernel behind ``channels`` (open) answers, within ``timeout`` seconds.
 
-    Returns ``"idle"`` when it answered ``kernel_info_request`` on shell (and, time permitting,
-    an iopub message arrived: the subscription is in place), ``"busy"`` when only control
-    answered (a cell is running, so shell requests wait), None when neither answered or the
-    process ``pid`` is gone.
+    Returns ``"idle"`` when it answered ``kernel_info_request`` on shell (asked again, time
+    permitting, until an iopub message caused by a request arrives too: the subscription is in
+    place), ``"busy"`` when only control answered (a cell is running, so shell requests wait),
+    None when neither answered or the process ``pid`` is gone.
     """
     deadline = time.monotonic() + timeout
+    answered = False
     while (remaining := deadline - time.monotonic()) > 0:
         if pid is not None and not pid_alive(pid):
             return None
         try:
-            await channels.request("shell", "kernel_info_request", {}, timeout=min(1.0, remaining))
+            if await channels.kernel_info(min(2.0 if answered else 1.0, remaining)):
+                return "idle"
+            answered = True
+            continue
         except asyncio.TimeoutError:
-            pass
+            if answered:
+                continue
         except ChannelsClosed:
             return None
-        else:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(channels.iopub_seen.wait(), max(0.1, min(2.0, remaining)))
-            return "idle"
         try:
             await channels.request("control", "kernel_info_request", {}, timeout=min(1.0, remaining))
         except asyncio.TimeoutError:
@@ -141,7 +142,7 @@ async def probe(channels: KernelChannels, pid: int | None, timeout: float) -> st
         except ChannelsClosed:
             return None
         return "busy"
-    return None
+    return "idle" if answered else None
 
 
 class AdoptedKernel:

@@ -15,11 +15,14 @@ Clients are identified by the ``session_id`` of their websocket URL. Messages fl
 - kernel -> client: iopub goes to every attached client; shell/control/stdin replies go only to
   the client whose request they answer (found by the parent's ``msg_id``, else its ``session``).
   Parts are forwarded as received: no JSON is parsed except the small headers needed to route.
+  Who is attached, and what is kept for clients that are away, is :mod:`.clients`' business.
 
-When a client detaches (its websocket closed), messages meant for it are kept in a
-:class:`ReplayBuffer` bounded in bytes and age; when a client with the same ``session_id``
-attaches again, the buffer is replayed in order before live messages. Attach, replay and detach
-happen synchronously on the event loop, so no message can slip between replay and live delivery.
+Restarts. PUB/SUB drops whatever a kernel publishes before our subscription reaches it, and a
+restarted kernel is a new publisher. :meth:`KernelChannels.kernel_info` is the proof that output
+reaches us: a ``kernel_info_request`` answered on shell AND an iopub message caused by that very
+request. While a restart waits for that proof, :meth:`KernelChannels.hold` keeps clients'
+messages back (in order; the server's own requests still go), so that a client's first cell does
+not run before its output can be seen; :meth:`KernelChannels.release` sends them.
 
 States (:class:`ChannelsState`): ``NEW`` -> ``OPEN`` (sockets connected) -> ``CLOSED``;
 ``reconnect`` keeps the state ``OPEN``. Sending or attaching on a closed bridge raises
@@ -33,27 +36,19 @@ import enum
 import functools
 import json
 import logging
-import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ...protocol import ProtocolError
 from ...protocol.wire import Signer, new_message, split, string_field
+from .clients import Client, ClientTable, ReplayBuffer
 
 if TYPE_CHECKING:  # zmq is imported when the first kernel starts, not at server start-up
     import zmq
 
-__all__ = [
-    "CHANNELS",
-    "ChannelsClosed",
-    "ChannelsState",
-    "Client",
-    "KernelChannels",
-    "ReplayBuffer",
-    "endpoint",
-]
+__all__ = ["CHANNELS", "ChannelsClosed", "ChannelsState", "KernelChannels", "endpoint"]
 
 log = logging.getLogger("nbserver.kernel")
 
@@ -66,19 +61,6 @@ _NOBLOCK, _SNDMORE, _EVENTS, _POLLIN = 1, 2, 15, 1
 _ZERO_COPY = 65536  # frames at least this big are sent without a copy (pyzmq's threshold)
 
 
-class Client(Protocol):
-    """A websocket (or test) client attached to a kernel."""
-
-    session_id: str
-
-    def deliver(self, channel: str, parts: list[bytes]) -> None:
-        """Queue a message for the client. Must not block; may drop (and say so) when the
-        client cannot keep up."""
-
-    def kernel_stopped(self) -> None:
-        """The kernel is gone (shut down or dead for good): disconnect."""
-
-
 class ChannelsState(enum.Enum):
     NEW = "new"
     OPEN = "open"
@@ -87,57 +69,6 @@ class ChannelsState(enum.Enum):
 
 class ChannelsClosed(RuntimeError):
     """An operation on a bridge whose kernel has stopped."""
-
-
-class ReplayBuffer:
-    """Messages kept for a disconnected client: at most ``max_bytes``, none older than
-    ``max_age`` seconds (oldest dropped first; ``dropped`` counts them)."""
-
-    def __init__(self, max_bytes: int, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_bytes = max_bytes
-        self.max_age = max_age
-        self.clock = clock
-        self.since = clock()
-        self.size = 0
-        self.dropped = 0
-        self._items: deque[tuple[float, str, list[bytes], int]] = deque()
-
-    def append(self, channel: str, parts: list[bytes]) -> None:
-        now = self.clock()
-        size = sum(len(p) for p in parts)
-        self._items.append((now, channel, parts, size))
-        self.size += size
-        self._trim(now)
-
-    def _trim(self, now: float) -> None:
-        items = self._items
-        while items and (self.size > self.max_bytes or now - items[0][0] > self.max_age):
-            _, _, _, size = items.popleft()
-            self.size -= size
-            self.dropped += 1
-
-    def prepend(self, items: Sequence[tuple[str, list[bytes]]]) -> None:
-        """Put older messages in front, keeping their order."""
-        now = self.clock()
-        for channel, parts in reversed(items):
-            size = sum(len(p) for p in parts)
-            self._items.appendleft((now, channel, parts, size))
-            self.size += size
-        self._trim(now)
-
-    def expired(self) -> bool:
-        """True once the client has been gone longer than ``max_age``: forget it."""
-        return self.clock() - self.since > self.max_age
-
-    def drain(self) -> list[tuple[str, list[bytes]]]:
-        self._trim(self.clock())
-        items = [(channel, parts) for _, channel, parts, _ in self._items]
-        self._items.clear()
-        self.size = 0
-        return items
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def endpoint(info: dict[str, Any], channel: str) -> str:
@@ -160,6 +91,8 @@ class KernelChannels:
         on_iopub: called with ``(msg_type, parent_header bytes, content bytes)`` for every iopub message
             before it is fanned out (the kernel manager tracks state and activity with it).
         replay_bytes, replay_seconds: bounds of each disconnected client's replay buffer.
+
+    ``clients`` and ``buffers`` are those of its :class:`~.clients.ClientTable` (``table``).
     """
 
     def __init__(
@@ -174,8 +107,7 @@ class KernelChannels:
         self.info = dict(info)
         self._context = context
         self.on_iopub = on_iopub
-        self._replay_bytes = replay_bytes
-        self._replay_seconds = replay_seconds
+        self.table = ClientTable(replay_bytes, replay_seconds)
         key = info.get("key") or b""
         self._signer = Signer(
             key if isinstance(key, bytes) else str(key).encode(), info.get("signature_scheme", "hmac-sha256")
@@ -185,13 +117,12 @@ class KernelChannels:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining: set[str] = set()  # channels with a drain scheduled (call_soon)
         self.state = ChannelsState.NEW
-        self.clients: dict[str, Client] = {}
-        self.buffers: dict[str, ReplayBuffer] = {}
         self._routes: OrderedDict[str, str] = OrderedDict()
         self._waiters: dict[str, asyncio.Future[list[bytes]]] = {}
+        #: iopub messages awaited by the parent's msg_id (:meth:`kernel_info`)
+        self._echoes: dict[str, asyncio.Future[None]] = {}
+        self._held: list[tuple[str, list[bytes]]] | None = None  # see hold()
         self._internal_session = "nbserver-" + uuid.uuid4().hex[:8]
-        #: set by every iopub message: proof that the SUB subscription reached the kernel
-        self.iopub_seen = asyncio.Event()
         #: set once the stdin socket's handshake with the kernel is done: before that, the
         #: kernel's ROUTER drops an input_request addressed to us (a cell calling input()
         #: right after start-up would hang); the shell socket answering proves nothing of it
@@ -203,13 +134,27 @@ class KernelChannels:
         """The session of the server's own requests (:meth:`request`), e.g. readiness probes."""
         return self._internal_session
 
+    @property
+    def clients(self) -> dict[str, Client]:
+        return self.table.clients
+
+    @property
+    def buffers(self) -> dict[str, ReplayBuffer]:
+        return self.table.buffers
+
     # -- life cycle ------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Connect the four sockets and start reading; ``NEW`` -> ``OPEN``."""
+        """Connect the four sockets and start reading; ``NEW`` -> ``OPEN`` (``CLOSED`` if
+        that fails: the error is raised)."""
         if self.state is not ChannelsState.NEW:
             raise ChannelsClosed(f"open: channels are {self.state.value}")
-        self._connect()
+        try:
+            self._connect()
+        except BaseException:  # e.g. "too many open files": no socket is left behind
+            self._disconnect()
+            self.state = ChannelsState.CLOSED
+            raise
         self.state = ChannelsState.OPEN
 
     def _connect(self) -> None:
@@ -221,6 +166,7 @@ class KernelChannels:
             # plain sockets, read by _drain when their FD signals: no future, task or poller
             # round per message (zmq.asyncio costs about as much as all the forwarding)
             sock: zmq.Socket[bytes] = zmq.Socket(self._context, kind)
+            self._sockets[channel] = sock  # from here on, _disconnect() closes it
             sock.linger = 0
             # No receive high-water mark: with ZMQ's default (1,000 messages), a burst of output
             # while the event loop is busy (replaying to a reconnected client, say) fills our
@@ -238,7 +184,6 @@ class KernelChannels:
             if channel == "stdin":
                 self._watch_handshake(sock)
             sock.connect(endpoint(self.info, channel))
-            self._sockets[channel] = sock
             loop.add_reader(sock.FD, self._drain, channel)
             self._schedule_drain(channel)  # the FD is edge-triggered: look once from the start
 
@@ -292,7 +237,6 @@ class KernelChannels:
             raise ChannelsClosed("reconnect: channels are closed")
         self.info = dict(info)
         self._disconnect()
-        self.iopub_seen.clear()
         self._connect()
 
     def close(self) -> None:
@@ -302,65 +246,46 @@ class KernelChannels:
             return
         self.state = ChannelsState.CLOSED
         self._disconnect()
-        for future in self._waiters.values():
+        futures: list[asyncio.Future[Any]] = [*self._waiters.values(), *self._echoes.values()]
+        for future in futures:
             if not future.done():
                 future.set_exception(ChannelsClosed("the kernel's channels closed"))
         self._waiters.clear()
-        self.buffers.clear()
-        for client in list(self.clients.values()):
-            client.kernel_stopped()
+        self._echoes.clear()
+        self._held = None
+        self.table.stopped()
 
     # -- clients ---------------------------------------------------------------------------------
 
+    def client(self, session_id: str) -> Client | None:
+        """The client attached with ``session_id`` (live, or held while its predecessor's
+        messages settle), if any."""
+        return self.table.get(session_id)
+
     def attach(self, client: Client) -> int:
-        """Attach ``client``; replay what was kept for its session first. Returns the number of
-        replayed messages. A client already attached with the same session is replaced."""
+        """Attach ``client`` (:meth:`.ClientTable.attach`). Raises ChannelsClosed once the kernel
+        has stopped."""
         if self.state is ChannelsState.CLOSED:
             raise ChannelsClosed("attach: the kernel has stopped")
-        buffer = self.buffers.pop(client.session_id, None)
-        replayed = 0
-        if buffer is not None:
-            if buffer.dropped:
-                log.warning(
-                    "Replay for session %s lost %d old messages (limits: %d bytes, %.0f s)",
-                    client.session_id,
-                    buffer.dropped,
-                    buffer.max_bytes,
-                    buffer.max_age,
-                )
-            for channel, parts in buffer.drain():
-                client.deliver(channel, parts)
-                replayed += 1
-        self.clients[client.session_id] = client
-        return replayed
+        return self.table.attach(client)
 
-    def detach(self, client: Client) -> None:
-        """The client's websocket closed: keep its messages until it comes back."""
-        if self.clients.get(client.session_id) is not client:
-            return  # already replaced by a newer connection of the same session
-        del self.clients[client.session_id]
-        if self.state is not ChannelsState.CLOSED:
-            self.buffers[client.session_id] = ReplayBuffer(self._replay_bytes, self._replay_seconds)
+    def detach(self, client: Client, *, unsettled: bool = False) -> None:
+        """The client's websocket closed: keep its messages until it comes back
+        (:meth:`.ClientTable.detach`; nothing is kept once the kernel has stopped)."""
+        self.table.detach(client, unsettled=unsettled, keep=self.state is not ChannelsState.CLOSED)
 
     def requeue(self, session_id: str, unsent: Sequence[tuple[str, list[bytes]]]) -> None:
-        """Messages a detached client was handed but never received go back in front of its
-        replay buffer, oldest first. (Should the client be back already, they are delivered to
-        it at once, out of order; in practice a reconnect takes a full handshake, far longer
-        than the writes take to settle.)"""
-        buffer = self.buffers.get(session_id)
-        if buffer is not None:
-            buffer.prepend(unsent)
-            return
-        client = self.clients.get(session_id)
-        if client is not None:
-            for channel, parts in unsent:
-                client.deliver(channel, parts)
+        """Messages a detached client never received, back in front (:meth:`.ClientTable.requeue`)."""
+        self.table.requeue(session_id, unsent)
 
     def keep(self, session_id: str, channel: str, parts: list[bytes]) -> None:
         """Put a message in a detached session's replay buffer (if it has one)."""
-        buffer = self.buffers.get(session_id)
-        if buffer is not None:
-            buffer.append(channel, parts)
+        self.table.keep(session_id, channel, parts)
+
+    def deliver_to(self, session_id: str, channel: str, parts: list[bytes]) -> None:
+        """A message of the server's own for one session, in order with the kernel's: to its
+        client now, or kept while that client is away or held."""
+        self.table.deliver_to(session_id, channel, parts)
 
     @property
     def buffered_sessions(self) -> int:
@@ -379,7 +304,28 @@ class KernelChannels:
         if msg_id is None:
             raise ProtocolError("message header has no msg_id")
         self._remember(msg_id, session_id)
-        self._send(channel, self._signer.frames(parts))
+        frames = self._signer.frames(parts)
+        if self._held is not None:
+            self._held.append((channel, frames))
+            return
+        self._send(channel, frames)
+
+    @property
+    def holding(self) -> bool:
+        return self._held is not None
+
+    def hold(self) -> None:
+        """From now on clients' messages wait, in order, instead of going to the kernel, until
+        :meth:`release` (the server's own requests still go). Holding twice is holding once."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Send the held messages, oldest first, and stop holding."""
+        held, self._held = self._held, None
+        if held and self.state is ChannelsState.OPEN:
+            for channel, frames in held:
+                self._send(channel, frames)
 
     def _send(self, channel: str, frames: list[bytes]) -> None:
         import zmq
@@ -404,18 +350,46 @@ class KernelChannels:
     ) -> dict[str, Any]:
         """Send a request of the server's own and await its reply's content (not forwarded to
         clients). Raises TimeoutError, ChannelsClosed."""
+        msg_id, parts = new_message(msg_type, content, self._internal_session)
+        reply = await self._request(channel, msg_id, parts, timeout)
+        result: dict[str, Any] = json.loads(reply[3])
+        return result
+
+    async def kernel_info(self, timeout: float) -> bool:
+        """Ask ``kernel_info_request`` on shell, as the server. True once its reply AND an iopub
+        message caused by it (its ``busy`` or ``idle`` status) have arrived within ``timeout``:
+        the kernel process answering now publishes to our subscription, so whatever it
+        publishes from now on reaches us. False when only the reply came (the subscription is
+        not in place yet: ask again). Raises TimeoutError (no reply), ChannelsClosed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        msg_id, parts = new_message("kernel_info_request", {}, self._internal_session)
+        echo: asyncio.Future[None] = loop.create_future()
+        self._echoes[msg_id] = echo
+        try:
+            await self._request("shell", msg_id, parts, timeout)
+            if not echo.done():
+                await asyncio.wait_for(echo, max(0.0, deadline - loop.time()))
+            return True
+        except asyncio.TimeoutError:
+            if echo.cancelled():  # the reply came, its iopub did not
+                return False
+            raise
+        finally:
+            self._echoes.pop(msg_id, None)
+            if echo.done() and not echo.cancelled():
+                echo.exception()  # retrieved: close() may have failed it while we waited
+
+    async def _request(self, channel: str, msg_id: str, parts: list[bytes], timeout: float) -> list[bytes]:
         if self.state is not ChannelsState.OPEN:
             raise ChannelsClosed(f"request: channels are {self.state.value}")
-        msg_id, parts = new_message(msg_type, content, self._internal_session)
         future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
         self._waiters[msg_id] = future
         try:
             self._send(channel, self._signer.frames(parts))
-            reply = await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, timeout)
         finally:
             self._waiters.pop(msg_id, None)
-        result: dict[str, Any] = json.loads(reply[3])
-        return result
 
     # -- kernel -> clients -----------------------------------------------------------------------
 
@@ -456,19 +430,13 @@ class KernelChannels:
     def _dispatch(self, channel: str, frames: list[bytes]) -> None:
         _, _, parts = split(frames)
         if channel == "iopub":
-            self.iopub_seen.set()
+            if self._echoes:
+                echo = self._echoes.get(string_field(parts[1], "msg_id") or "")
+                if echo is not None and not echo.done():
+                    echo.set_result(None)
             if self.on_iopub is not None:
                 self.on_iopub(string_field(parts[0], "msg_type") or "", parts[1], parts[3])
-            # the buffers as they were before delivery: a client found closing in deliver()
-            # detaches and keeps this message in its new buffer itself; once is enough
-            buffers = list(self.buffers.items())
-            for attached in list(self.clients.values()):
-                attached.deliver(channel, parts)
-            for gone, buffer in buffers:
-                if buffer.expired():
-                    del self.buffers[gone]
-                else:
-                    buffer.append(channel, parts)
+            self.table.fan_out(channel, parts)
             return
         parent_id = string_field(parts[1], "msg_id")
         waiter = self._waiters.get(parent_id) if parent_id is not None else None
@@ -479,23 +447,14 @@ class KernelChannels:
         session = self._routes.get(parent_id) if parent_id is not None else None
         if session is None:
             session = string_field(parts[1], "session")
-        if session is None:
-            return
-        client = self.clients.get(session)
-        if client is not None:
-            client.deliver(channel, parts)
-        elif session in self.buffers:
-            self.buffers[session].append(channel, parts)
+        if session is not None:
+            self.table.deliver_to(session, channel, parts)
 
     def broadcast_status(self, execution_state: str) -> None:
         """Tell every client the kernel is ``restarting`` or ``dead`` (an iopub status the
         server makes, as jupyter_server does; the kernel cannot send it itself)."""
         _, parts = new_message("status", {"execution_state": execution_state}, self._internal_session)
-        buffers = list(self.buffers.values())  # before delivery, as in _dispatch
-        for client in list(self.clients.values()):
-            client.deliver("iopub", parts)
-        for buffer in buffers:
-            buffer.append("iopub", parts)
+        self.table.fan_out("iopub", parts)
 
 
 @functools.cache

@@ -30,7 +30,7 @@ from typing import Any
 from ...errors import ConfigError
 from ..kernelspecs.manager import KernelSpec, KernelSpecManager
 
-__all__ = ["Launcher", "private_state_dir"]
+__all__ = ["Launcher", "kill", "private_state_dir"]
 
 log = logging.getLogger("nbserver.kernel")
 
@@ -53,6 +53,24 @@ def private_state_dir(path: Path) -> Path:
     if info.st_mode & 0o077:
         path.chmod(0o700)
     return path
+
+
+async def kill(km: Any) -> None:
+    """Stop the process behind ``km`` (a jupyter_client KernelManager or an AdoptedKernel) at
+    once, and remove its files. Should that fail (it interrupts the kernel first, which for some
+    kernels takes a socket, as may the clean-up), the process is still killed. Failures are
+    logged, never raised."""
+    try:
+        await km.shutdown_kernel(now=True)
+        return
+    except Exception:
+        log.exception("Stopping a kernel process failed; killing it")
+    provisioner = getattr(km, "provisioner", None)
+    if provisioner is not None:
+        try:
+            await provisioner.kill()
+        except Exception:
+            log.exception("Killing a kernel process failed")
 
 
 class Launcher:
@@ -109,7 +127,9 @@ class Launcher:
                 replaced); else a local kernel gets ipc sockets in :meth:`private_dir` and
                 another one TCP.
 
-        Raises whatever jupyter_client raises.
+        Raises whatever jupyter_client raises. A launch that fails after the process began
+        (jupyter_client's own bookkeeping after the launch: the restarter, the control socket,
+        the provisioner's post-launch step) stops that process first: it has no kernel.
         """
         from jupyter_client.ioloop.manager import AsyncIOLoopKernelManager
 
@@ -129,12 +149,18 @@ class Launcher:
         elif local and (prefix := self._ipc_prefix(kernel_id)) is not None:
             km.transport = "ipc"
             km.ip = prefix
-        await km.start_kernel(
-            cwd=cwd,
-            env={**os.environ, **env},
-            kernel_id=kernel_id,
-            independent=self.state_dir is not None,  # no JPY_PARENT_PID: it may outlive the server
-        )
+        try:
+            await km.start_kernel(
+                cwd=cwd,
+                env={**os.environ, **env},
+                kernel_id=kernel_id,
+                independent=self.state_dir is not None,  # no JPY_PARENT_PID: it may outlive the server
+            )
+        except BaseException:
+            if km.has_kernel:
+                log.warning("Kernel %s failed after its process was launched; stopping it", kernel_id)
+                await kill(km)
+            raise
         return km
 
     def close(self, keep: bool) -> None:

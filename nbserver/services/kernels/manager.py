@@ -1,9 +1,11 @@
 """Running kernels: start, list, interrupt, restart, shut down, cull.
 
 Kernel processes are launched by :class:`~.launcher.Launcher` (jupyter_client, ipc sockets for
-local kernels). A kernel is ready when it answers ``kernel_info_request`` on shell; start and
-restart wait for that (bounded by ``kernel_info_timeout``) and fail fast when the process exits
-first.
+local kernels). A kernel is ready when it answers ``kernel_info_request`` on shell and its iopub
+output is proven to reach the server (:func:`.kernel.wait_ready`); start and restart wait for
+that (bounded by ``kernel_info_timeout``) and fail fast when the process exits first. Restarts,
+asked for and automatic, follow the contract of :mod:`.restarts`. A start that fails after the
+kernel's process was launched stops that process: no process outlives a failed start.
 
 Kernels that outlive the server: given :class:`~.records.KernelRecords` (a file session store),
 the manager records every kernel it starts (connection info, pid, cwd...), launches kernels
@@ -23,21 +25,21 @@ import re
 import time
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import ServerConfig
-from ...context import Activity, isoformat
-from ...errors import BadRequest, ConfigError, NBServerError, NotFound
+from ...context import Activity
+from ...errors import BadRequest, ConfigError, Conflict, NBServerError, NotFound
 from ...protocol.wire import string_field
 from ..contents import paths
 from ..kernelspecs.manager import KernelSpec, KernelSpecManager
 from .adopted import AdoptedKernel, kernel_pid, pid_alive, probe
-from .channels import ChannelsClosed, KernelChannels
-from .launcher import Launcher
+from .channels import KernelChannels
+from .kernel import Kernel, stdin_linked, utcnow, wait_ready
+from .launcher import Launcher, kill
 from .records import KernelRecord, KernelRecords, RecordKeeper, connection_record
+from .restarts import Restarts
 
 if TYPE_CHECKING:
     import zmq.asyncio
@@ -63,44 +65,6 @@ _UNTRACKED = frozenset(
         "execute_input",
     }
 )
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass(eq=False)
-class Kernel:
-    """One running kernel. ``connections`` counts attached websockets; ``dropped_messages``
-    counts messages dropped for clients that could not keep up (an nbserver addition to the
-    model)."""
-
-    id: str
-    name: str
-    km: Any  # jupyter_client AsyncIOLoopKernelManager, or an AdoptedKernel
-    channels: KernelChannels
-    execution_state: str = "starting"
-    last_activity: datetime = field(default_factory=_now)
-    reason: str = ""
-    connections: int = 0
-    dropped_messages: int = 0
-    #: what a record keeps to restart the kernel: its directory, the variables the server added
-    cwd: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-    interrupt_mode: str = "signal"
-
-    def model(self) -> dict[str, Any]:
-        model: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "last_activity": isoformat(self.last_activity),
-            "execution_state": self.execution_state,
-            "connections": self.connections,
-            "dropped_messages": self.dropped_messages,
-        }
-        if self.reason:
-            model["reason"] = self.reason
-        return model
 
 
 class KernelManager:
@@ -146,7 +110,7 @@ class KernelManager:
         self._culler: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._restarts: dict[str, asyncio.Future[Kernel]] = {}  # in flight, by kernel id
+        self.restarts = Restarts(self)
         if activity is not None:
             activity.gauges["kernels"] = lambda: len(self.kernels)
             activity.gauges["connections"] = lambda: sum(k.connections for k in self.kernels.values())
@@ -187,14 +151,17 @@ class KernelManager:
         kernel_id: str | None = None,
         env: dict[str, str] | None = None,
     ) -> Kernel:
-        """Start a kernel and wait until it answers ``kernel_info_request``.
+        """Start a kernel and wait until it is ready (:func:`.kernel.wait_ready`).
 
         ``kernel_id`` of a running kernel returns that kernel (jupyter_server 2.21 behaviour).
 
         Raises:
             NotFound: unknown kernelspec (reason ``"no such kernelspec"``).
             BadRequest: a ``kernel_id`` that is not a UUID.
-            NBServerError: 500 when the kernel process exits or does not answer in time.
+            NBServerError: 500 ``"kernel failed"`` when the kernel process exits or does not
+                answer in time, or anything else fails once it was launched (its channels,
+                watching it; a record that cannot be written is only logged: the kernel then
+                does not outlive the server); the process is stopped and nothing is kept.
         """
         if kernel_id is not None:
             if not _KERNEL_ID.fullmatch(kernel_id):
@@ -242,32 +209,31 @@ class KernelManager:
             kernel, msg_type, parent, content
         )
 
-    def _watch(self, kernel: Kernel) -> None:
-        """Follow the kernel's process: auto-restarts and death (jupyter_client's restarter, or
-        an adopted kernel's watcher)."""
-        kernel.km.add_restart_callback(lambda: self._on_restarting(kernel), "restart")
-        kernel.km.add_restart_callback(lambda: self._on_dead(kernel), "dead")
-        kernel.km.start_restarter()
-
     async def _start(self, kernel_id: str, spec: KernelSpec, cwd: Path, env: dict[str, str]) -> Kernel:
         started = time.monotonic()
         try:
             km = await self.launcher.launch(kernel_id, spec, str(cwd), env)
         except Exception as exc:
             raise NBServerError(f"Kernel {spec.name} failed to start: {exc}", reason="kernel failed") from exc
-        interrupt_mode = str(spec.spec.get("interrupt_mode", "signal"))
-        kernel = self._make_kernel(kernel_id, spec.name, km, str(cwd), dict(env), interrupt_mode)
-        self._track(kernel)
-        await self._save_record(kernel)  # before the wait: a server killed now still finds it
+        kernel: Kernel | None = None
         try:
-            await self._wait_ready(kernel)
-        except BaseException:
-            kernel.channels.close()
-            await self._kill(km)
+            interrupt_mode = str(spec.spec.get("interrupt_mode", "signal"))
+            kernel = self._make_kernel(kernel_id, spec.name, km, str(cwd), dict(env), interrupt_mode)
+            self._track(kernel)
+            await self.save_record(kernel)  # before the wait: a server killed now still finds it
+            await wait_ready(kernel, self.config.kernel_info_timeout, "start-up")
+            kernel.execution_state = "idle"
+            self.restarts.watch(kernel)
+        except BaseException as exc:
+            # whatever failed, the process is ours: it goes, with its record
+            if kernel is not None:
+                kernel.channels.close()
+            await asyncio.shield(self.background(self.kill(km)))
             await self.records.delete(kernel_id)
+            if isinstance(exc, Exception) and not isinstance(exc, NBServerError):
+                message = f"Kernel {spec.name} failed to start: {exc}"
+                raise NBServerError(message, reason="kernel failed") from exc
             raise
-        kernel.execution_state = "idle"
-        self._watch(kernel)
         self.kernels[kernel_id] = kernel
         self._ensure_background_tasks()
         log.info(
@@ -275,40 +241,10 @@ class KernelManager:
         )
         return kernel
 
-    async def _wait_ready(self, kernel: Kernel) -> None:
-        """Ask ``kernel_info`` until it is answered on shell AND an iopub message has arrived
-        (PUB/SUB drops everything sent before the subscription reaches the kernel, so a reply
-        on shell alone does not prove that outputs will be seen); fail fast if the process
-        dies."""
-        deadline = time.monotonic() + self.config.kernel_info_timeout
-        while True:
-            if not await kernel.km.is_alive():
-                raise NBServerError(
-                    f"Kernel {kernel.name} exited during start-up (see the server log for its output)",
-                    reason="kernel failed",
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise NBServerError(
-                    f"Kernel {kernel.name} did not answer within {self.config.kernel_info_timeout:.0f} s",
-                    reason="kernel failed",
-                )
-            try:
-                await kernel.channels.request("shell", "kernel_info_request", {}, timeout=min(1.0, remaining))
-            except asyncio.TimeoutError:
-                continue
-            try:
-                await asyncio.wait_for(kernel.channels.iopub_seen.wait(), min(0.5, remaining))
-            except asyncio.TimeoutError:
-                continue
-            await _stdin_linked(kernel)
-            return
-
-    async def _kill(self, km: Any) -> None:
-        try:
-            await km.shutdown_kernel(now=True)
-        except Exception:
-            log.exception("Killing a kernel that failed to start also failed")
+    async def kill(self, km: Any) -> None:
+        """Stop the process behind ``km`` at once (one that failed to start, or lost its
+        kernel): :func:`.launcher.kill`."""
+        await kill(km)
 
     # -- state from the kernel -------------------------------------------------------------------
 
@@ -316,6 +252,8 @@ class KernelManager:
         was_busy = kernel.execution_state == "busy"
         if msg_type == "status":
             state = string_field(content, "execution_state")
+            # restarting and dead end when the restart says so (see .restarts): the old
+            # process's last words and the new one's answers to probes are not the end
             if state is not None and kernel.execution_state not in ("restarting", "dead"):
                 kernel.execution_state = state
             # The end of a request is activity (a long silent cell: the idle clock starts when
@@ -329,44 +267,11 @@ class KernelManager:
         else:
             active = msg_type not in _UNTRACKED or kernel.execution_state == "busy"
         if active:
-            kernel.last_activity = _now()
+            kernel.last_activity = utcnow()
             if self.activity is not None:
                 self.activity.touch()
 
-    def _on_restarting(self, kernel: Kernel) -> None:
-        log.warning("Kernel %s died; restarting", kernel.id)
-        kernel.execution_state = "restarting"
-        kernel.channels.iopub_seen.clear()
-        kernel.channels.broadcast_status("restarting")
-        self._background(self._after_auto_restart(kernel))
-
-    async def _after_auto_restart(self, kernel: Kernel) -> None:
-        """Follow the restarter: reconnect if the kernel came back on new sockets, then wait
-        until it answers and report it idle."""
-        deadline = time.monotonic() + self.config.kernel_info_timeout
-        while time.monotonic() < deadline and kernel.id in self.kernels:
-            await asyncio.sleep(0.2)
-            if not await kernel.km.is_alive():
-                continue
-            _follow_connection(kernel)
-            try:
-                await kernel.channels.request("shell", "kernel_info_request", {}, timeout=1.0)
-                await asyncio.wait_for(kernel.channels.iopub_seen.wait(), 1.0)
-            except (asyncio.TimeoutError, ChannelsClosed):
-                continue
-            await _stdin_linked(kernel)
-            kernel.execution_state = "idle"
-            await self._save_record(kernel)  # a new process: a new pid
-            return
-
-    def _on_dead(self, kernel: Kernel) -> None:
-        log.error("Kernel %s died and could not be restarted", kernel.id)
-        kernel.execution_state = "dead"
-        kernel.reason = "the kernel died and could not be restarted"
-        kernel.channels.broadcast_status("dead")
-        self._background(self._remove(kernel, now=True))
-
-    def _background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+    def background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
         """Run ``coro`` as a task the manager keeps (and :meth:`shutdown` waits for)."""
         task: asyncio.Future[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -376,88 +281,64 @@ class KernelManager:
     # -- control ---------------------------------------------------------------------------------
 
     async def interrupt(self, kernel_id: str) -> None:
-        kernel = self.get(kernel_id)
-        await kernel.km.interrupt_kernel()
+        """Interrupt what the kernel runs (by signal or message, as its kernelspec says).
 
-    async def restart(self, kernel_id: str) -> Kernel:
-        """Restart and wait until the kernel answers again (clients see the kernel's own status
-        messages). An adopted kernel is stopped and a new process launched on the same
-        connection info, which this server then manages like any kernel it started.
-
-        A restart asked for while one is running joins it (a double click, two tabs): the
-        kernel is fresh from the moment the running one began. Two at once used to start two
-        processes, one of which could outlive its kernel.
+        Refused while a restart, asked for or automatic, is in flight (until the new kernel is
+        ready): sent then, an interrupt would reach the old process as it stops, or the new
+        one before it runs anything, and be lost either way; the client sees the kernel come
+        back (its status) and interrupts what runs then. Refused for a dead kernel, or one
+        whose process has exited (the restarter may not have noticed yet): no signal ever
+        goes to a process that is not the kernel.
 
         Raises:
-            NotFound: no such kernel, also when it is shut down during the restart; for an
-                adopted kernel, its kernelspec is no longer installed (``"no such
-                kernelspec"``; the kernel is left as it was).
-            NBServerError: 500 if it does not come back.
+            NotFound: no such kernel (also when shut down meanwhile).
+            Conflict: 409, reason ``"kernel restarting"`` or ``"kernel dead"``.
         """
         kernel = self.get(kernel_id)
-        running = self._restarts.get(kernel_id)
-        if running is None:
-            running = self._restarts[kernel_id] = self._background(self._restart(kernel))
-            running.add_done_callback(lambda _: self._restarts.pop(kernel_id, None))
-        return await asyncio.shield(running)
+        self._interruptible(kernel)
+        alive = await kernel.km.is_alive()
+        kernel = self.get(kernel_id)
+        self._interruptible(kernel)  # again: a restart may have begun meanwhile
+        if not alive:
+            raise Conflict(f"Kernel {kernel_id} is dead: its process has exited", reason="kernel dead")
+        await kernel.km.interrupt_kernel()
 
-    async def _restart(self, kernel: Kernel) -> Kernel:
-        kernel_id = kernel.id
-        adopted = kernel.km if isinstance(kernel.km, AdoptedKernel) else None
-        spec = await self.specs.get(kernel.name) if adopted is not None else None
-        kernel.execution_state = "restarting"
-        kernel.channels.iopub_seen.clear()
-        try:
-            if adopted is not None and spec is not None:
-                await adopted.shutdown_kernel(now=False, restart=True)
-                kernel.km = await self.launcher.launch(
-                    kernel.id, spec, kernel.cwd, kernel.env, adopted.connection
-                )
-                self._watch(kernel)
-            else:
-                await kernel.km.restart_kernel(now=False)
-        except Exception as exc:
-            if kernel.id not in self.kernels:
-                raise _removed_during_restart(kernel) from exc
-            kernel.execution_state = "dead"
-            raise NBServerError(
-                f"Restarting kernel {kernel_id} failed: {exc}", reason="kernel failed"
-            ) from exc
-        if kernel.id not in self.kernels:  # shut down meanwhile, maybe before the new process began
-            await self._kill(kernel.km)
-            raise _removed_during_restart(kernel)
-        try:
-            await self._save_record(kernel)  # a new process: a new pid, maybe new ports
-            _follow_connection(kernel)
-            await self._wait_ready(kernel)
-        except (ChannelsClosed, NBServerError) as exc:
-            if kernel.id not in self.kernels:
-                raise _removed_during_restart(kernel) from exc
-            if isinstance(exc, ChannelsClosed):
-                message = f"Restarting kernel {kernel_id} failed: {exc}"
-                raise NBServerError(message, reason="kernel failed") from exc
-            raise
-        kernel.execution_state = "idle"
-        return kernel
+    def _interruptible(self, kernel: Kernel) -> None:
+        if self.restarts.running(kernel.id) or kernel.execution_state == "restarting":
+            raise Conflict(
+                f"Kernel {kernel.id} is restarting: interrupt it once it is back", reason="kernel restarting"
+            )
+        if kernel.execution_state == "dead":
+            raise Conflict(f"Kernel {kernel.id} is dead ({kernel.reason}): restart it", reason="kernel dead")
+
+    async def restart(self, kernel_id: str) -> Kernel:
+        """Restart and wait until the new kernel is ready; one asked for while a restart runs
+        joins it. See :mod:`.restarts` for the contract and :meth:`.Restarts.restart` for
+        the errors (404 no such kernel, also when shut down meanwhile; 500 ``"kernel
+        failed"``, the kernel then ``dead``)."""
+        return await self.restarts.restart(self.get(kernel_id))
 
     async def shutdown_kernel(self, kernel_id: str) -> None:
-        await self._remove(self.get(kernel_id))
+        await self.remove(self.get(kernel_id))
 
-    async def _remove(self, kernel: Kernel, now: bool = False) -> None:
+    async def remove(self, kernel: Kernel, now: bool = False) -> None:
         """Forget the kernel and stop its process. The stop runs as a tracked task that a
         cancelled caller (the culler, a dropped request) cannot interrupt half-way: a kernel
         is never left running without a record of it."""
         if self.kernels.pop(kernel.id, None) is None:
             return
+        self.restarts.forget(kernel.id)
         kernel.channels.close()
-        task = self._background(self._stop_process(kernel, now))
+        task = self.background(self._stop_process(kernel, now))
         await asyncio.shield(task)
 
     async def _stop_process(self, kernel: Kernel, now: bool) -> None:
+        await self.restarts.finished(kernel.id)
         try:
             await kernel.km.shutdown_kernel(now=now)
         except Exception:
-            log.exception("Shutting down kernel %s failed", kernel.id)
+            log.exception("Shutting down kernel %s failed; killing it", kernel.id)
+            await kill(kernel.km)
         await self.records.delete(kernel.id)
         log.info("Kernel %s shut down", kernel.id)
 
@@ -478,7 +359,7 @@ class KernelManager:
         if keep:
             await self._leave_running()
         else:
-            await asyncio.gather(*(self._remove(k) for k in list(self.kernels.values())))
+            await asyncio.gather(*(self.remove(k) for k in list(self.kernels.values())))
         while self._tasks:  # stops begun elsewhere (culler, restarter) finish before we go
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self.activity is not None:
@@ -508,7 +389,7 @@ class KernelManager:
         """True when kernels are recorded, and so outlive the server."""
         return self.records.records is not None
 
-    async def _save_record(self, kernel: Kernel) -> None:
+    async def save_record(self, kernel: Kernel) -> None:
         await self.records.save(
             KernelRecord(
                 kernel_id=kernel.id,
@@ -574,13 +455,13 @@ class KernelManager:
                 km.remove_files()
             await self.records.forget(record.kernel_id)
             return False
-        await _stdin_linked(kernel)  # as for a kernel we start: input() must reach this server
+        await stdin_linked(kernel)  # as for a kernel we start: input() must reach this server
         # the probe's own messages are not activity: track from here, with the recorded activity
         kernel.execution_state = state
         kernel.last_activity = record.last_activity
         self._track(kernel)
         self.records.adopted(record)
-        self._watch(kernel)
+        self.restarts.watch(kernel)
         self.kernels[kernel.id] = kernel
         log.info("Re-attached kernel %s (%s, pid %s, %s)", kernel.id, kernel.name, record.pid, state)
         return True
@@ -602,7 +483,7 @@ class KernelManager:
     async def cull_once(self) -> list[str]:
         """Shut down the kernels idle longer than ``cull_idle_timeout`` (and dead ones)."""
         cfg = self.config
-        now = _now()
+        now = utcnow()
         culled = []
         for kernel in list(self.kernels.values()):
             idle = (now - kernel.last_activity).total_seconds()
@@ -615,29 +496,6 @@ class KernelManager:
             ):
                 continue
             log.info("Culling kernel %s (%s, idle %.0f s)", kernel.id, kernel.execution_state, idle)
-            await self._remove(kernel)
+            await self.remove(kernel)
             culled.append(kernel.id)
         return culled
-
-
-def _follow_connection(kernel: Kernel) -> None:
-    """Point the kernel's channels at its process's connection info if that changed (a restarted
-    process may have new ports or a new key)."""
-    info = kernel.km.get_connection_info(session=False)
-    if any(info.get(k) != kernel.channels.info.get(k) for k in ("ip", "shell_port", "iopub_port", "key")):
-        kernel.channels.reconnect(info)
-
-
-def _removed_during_restart(kernel: Kernel) -> NotFound:
-    return NotFound(f"Kernel {kernel.id} was shut down during its restart", reason="no such kernel")
-
-
-async def _stdin_linked(kernel: Kernel, timeout: float = 2.0) -> None:
-    """Wait (briefly: the kernel has bound its sockets once it answers) until the kernel can
-    reach us on stdin; a kernel that never links stdin is still usable, minus input()."""
-    try:
-        await asyncio.wait_for(kernel.channels.stdin_linked.wait(), timeout)
-    except asyncio.TimeoutError:
-        log.warning(
-            "Kernel %s: no stdin connection after %.0f s; input() may not reach clients", kernel.id, timeout
-        )

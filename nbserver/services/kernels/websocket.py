@@ -13,6 +13,19 @@ There is no message-rate limit unless ``iopub_msg_rate_limit`` /
 ``iopub_data_rate_limit`` are set (jupyter_server's options, off by default here); ``comm_msg``
 traffic is never rate-limited.
 
+On connect the client first gets what was kept for its ``session_id`` while it was away (see
+:mod:`.channels`), then its "nudge": one iopub ``status`` message with the kernel's current
+``execution_state`` (``starting``, ``idle`` or ``busy``), so a page's kernel indicator is right
+before it asks anything. It is a complete Jupyter message made by the server (header with
+``msg_id``, ``msg_type`` "status", the server's ``session``, ``username``, ``date``, ``version``;
+an empty ``parent_header``, which no client takes for the end of one of its requests; empty
+``metadata``). It comes after the replay: the replay is the past, the nudge is the present, so
+a client's last word on the state is the current one even when the replay lost old messages.
+jupyter_server's clients see the kernel's own ``status`` messages of the ``kernel_info_request``
+it sends on connecting; nbserver sends no request (its channels are shared and long proven), and
+no nudge while the kernel is ``restarting`` or ``dead`` (JupyterLab reconnects on ``restarting``,
+and those states are announced when they happen).
+
 Malformed frames from the browser (bad offsets, invalid JSON, unknown channel) are dropped with
 a logged reason; the connection and the kernel's other clients carry on. Frames over
 ``max_ws_message_size`` close the connection with code 1009 (tornado enforces it).
@@ -43,6 +56,7 @@ __all__ = ["KernelWebSocket"]
 log = logging.getLogger("nbserver.kernel")
 
 _RATE_EXEMPT = frozenset({"status", "comm_open", "comm_msg", "comm_close", "execute_input"})
+_NUDGE_STATES = frozenset({"starting", "idle", "busy"})  # states a kernel reports itself
 
 
 class RateLimit:
@@ -131,11 +145,10 @@ class KernelWebSocket(AuthenticatedWebSocket):
         super().open(*args, **kwargs)
         self.v1 = self.selected_subprotocol == v1.PROTOCOL
         channels = self.kernel.channels
-        stale = channels.clients.get(self.session_id)
+        stale = channels.client(self.session_id)
         if isinstance(stale, KernelWebSocket):
             log.info("Replacing stale connection of session %s", self.session_id)
-            channels.detach(stale)
-            stale.close(1000, "replaced by a newer connection of the same session")
+            stale.replaced()
         try:
             replayed = channels.attach(self)
         except ChannelsClosed:
@@ -147,6 +160,18 @@ class KernelWebSocket(AuthenticatedWebSocket):
             log.info(
                 "Replayed %d messages to session %s of kernel %s", replayed, self.session_id, self.kernel.id
             )
+        self._nudge()
+
+    def _nudge(self) -> None:
+        """Send the kernel's current state (see the module docstring) right after attaching, in
+        the same loop turn: after the replay, before any later message of the kernel. Sent as
+        the server's own message to this session, so a client attached *held* (its previous
+        connection still settling, see :mod:`.clients`) gets it after its replay all the same."""
+        state = self.kernel.execution_state
+        if state in _NUDGE_STATES:
+            channels = self.kernel.channels
+            _, parts = new_message("status", {"execution_state": state}, channels.internal_session)
+            channels.deliver_to(self.session_id, "iopub", parts)
 
     def on_message(self, message: str | bytes) -> None:
         try:
@@ -177,10 +202,19 @@ class KernelWebSocket(AuthenticatedWebSocket):
         if getattr(self, "_attached", False):
             self._attached = False
             self.kernel.connections -= 1
-            self.kernel.channels.detach(self)
-            if self._inflight:
-                inflight, self._inflight = list(self._inflight), deque()
+            inflight, self._inflight = list(self._inflight), deque()
+            # with writes in flight, the session settles: a newer connection gets nothing
+            # until _requeue_unsent has put the unsent ones back, in front (see .clients)
+            self.kernel.channels.detach(self, unsettled=bool(inflight))
+            if inflight:
                 self._settling = asyncio.ensure_future(self._requeue_unsent(inflight))
+
+    def replaced(self) -> None:
+        """A newer connection of the same session takes over: stop being the live client now
+        (what this one has in flight goes to the newer one, in order, once its writes settle)
+        and close (tornado gives a peer that does not answer 5 s, then drops it)."""
+        self._detach()
+        self.close(1000, "replaced by a newer connection of the same session")
 
     async def _requeue_unsent(self, inflight: list[tuple[str, list[bytes], Any]]) -> None:
         await asyncio.gather(*(future for _, _, future in inflight), return_exceptions=True)
@@ -191,7 +225,7 @@ class KernelWebSocket(AuthenticatedWebSocket):
         ]
         if unsent:
             log.info("Session %s: %d unsent messages kept for replay", self.session_id, len(unsent))
-            self.kernel.channels.requeue(self.session_id, unsent)
+        self.kernel.channels.requeue(self.session_id, unsent)  # settles the session, even if none
 
     # -- Client ------------------------------------------------------------------------------------
 

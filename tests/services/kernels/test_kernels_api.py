@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 
 import pytest
 
@@ -196,25 +195,6 @@ async def test_delete_during_a_restart_is_404_for_the_restart(client: Client) ->
     assert (r.status, r.json["reason"]) == (404, "no such kernel"), r.text
     await until_kernel_processes(0)
     assert (await client.get("api/kernels")).json == []
-
-
-async def test_killed_kernel_is_restarted_and_clients_are_told(client: Client) -> None:
-    kernel = await start(client)
-    ws = await KernelSocket.connect(ws_base(client), kernel["id"], TOKEN)
-    outputs, _ = await ws.run("import os; print(os.getpid())")
-    pid = int(stream_text(outputs))
-    os.kill(pid, signal.SIGKILL)
-    await ws.until(
-        lambda m: m.msg_type == "status" and m.content["execution_state"] == "restarting", timeout=30
-    )
-    assert (await client.get(f"api/kernels/{kernel['id']}")).json["execution_state"] in ("restarting", "idle")
-    for _ in range(100):
-        if (await client.get(f"api/kernels/{kernel['id']}")).json["execution_state"] == "idle":
-            break
-        await asyncio.sleep(0.2)
-    outputs, _reply = await ws.run("print(os.getpid() if 'os' in dir() else 'fresh')")
-    assert stream_text(outputs).strip() == "fresh"
-    ws.close()
 
 
 async def test_idle_kernels_are_culled(make_server, make_client) -> None:

@@ -1,9 +1,10 @@
 """The kernel websocket bridge with real kernels: both framings, fan-out and routing, stdin,
 replay after a disconnect, slow clients, and malformed frames.
 
-Bad frames tried: v1 garbage bytes, a v1 text frame, legacy invalid JSON, a legacy message with
-NaN in it, one with 1e400 (infinite once parsed), JSON nested 100,000 deep (v1 header, legacy
-content), a legacy message with no header, an unknown
+Bad frames tried: hypothesis-generated garbage (binary and text, both framings), legacy
+messages nested up to past Python's recursion limit, v1 garbage bytes, a v1 text frame, legacy
+invalid JSON, a legacy message with NaN in it, one with 1e400 (infinite once parsed), JSON
+nested 100,000 deep (v1 header, legacy content), a legacy message with no header, an unknown
 channel, a message over max_ws_message_size, an unknown kernel id.
 """
 
@@ -14,7 +15,12 @@ import base64
 import json
 import socket
 
+import sys
+from typing import Any
+
 import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -239,6 +245,52 @@ async def test_malformed_frames_are_skipped(client: Client, kernel_id: str) -> N
     assert stream_text(outputs) == "still fine\n"
     outputs, _reply = await other.run("print('me too')")
     assert stream_text(outputs) == "me too\n"
+    good.close()
+    other.close()
+
+
+def generated(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
+    """``count`` examples of ``strategy``, the same every run (hypothesis drives a collector)."""
+    found: list[Any] = []
+
+    @settings(max_examples=count, database=None, derandomize=True, deadline=None, phases=[Phase.generate])
+    @given(strategy)
+    def collect(example: Any) -> None:
+        found.append(example)
+
+    collect()
+    return found
+
+
+async def test_garbage_frames_never_cost_the_connection(client: Client, kernel_id: str, caplog) -> None:
+    """Hypothesis-generated garbage (binary and text frames, both framings), then legacy
+    messages nested from 150 levels under Python's recursion limit to past it: one depth in
+    that range used to parse and then raise RecursionError while being re-encoded, an exception
+    that escaped the handler, which tornado answers by aborting the connection. Afterwards both
+    connections still answer a kernel_info_request and nothing was logged as an error."""
+    good = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "v1")
+    other = await KernelSocket.connect(ws_base(client), kernel_id, TOKEN, "legacy")
+    binary = generated(st.binary(max_size=300), 25)
+    text = generated(st.text(max_size=300), 25)
+    limit = sys.getrecursionlimit()
+    deep = [
+        '{"header": {"msg_id": "d", "msg_type": "t"}, "channel": "iopub", "content": {"x": '
+        + "[" * depth
+        + "]" * depth
+        + "}}"
+        for depth in range(limit - 150, limit + 5)
+    ]
+    for ws in (good, other):
+        for frame in binary:
+            await ws.conn.write_message(frame, binary=True)
+        for frame in text + (deep if ws is other else []):
+            await ws.conn.write_message(frame)
+    for ws in (good, other):
+        msg_id = await ws.send("shell", "kernel_info_request", {})
+        seen = await ws.until(lambda m: m.channel == "shell" and m.parent_header.get("msg_id") == msg_id)
+        assert seen[-1].content["status"] == "ok"
+        assert ws.conn.close_code is None
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     good.close()
     other.close()
 
