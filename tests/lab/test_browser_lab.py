@@ -1,91 +1,20 @@
 """JupyterLab in headless Chromium, served by ``python -m nbserver`` from the installed wheels.
 
-Every response the page receives is recorded; a 4xx/5xx that is not in :data:`ALLOWED` fails
-the test, and so does any error dialog. ``ALLOWED`` lists what nbserver deliberately does not
-serve: the server parts of third-party extensions that happen to be installed next to
-JupyterLab (jupyter-lsp's ``/lsp/status``, which JupyterLab's LSP plugin polls; ipyparallel's
-``/ipyparallel/...``, whose lab extension is disabled here to keep its error dialog away).
+Every response the page receives is recorded; a 4xx/5xx not allowed by
+:data:`tests.lab.browsing.ALLOWED` fails the test, and so does any error dialog.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
+from tests.lab.browsing import NOTEBOOK, Recorder, lab_page, lab_server, no_error_dialog
 from tests.lab.conftest import requires_lab
-from tests.ui.conftest import TOKEN, UIServer, eventually, new_page, requires_chromium, start_server
+from tests.ui.conftest import TOKEN, UIServer, eventually, requires_chromium
 
-ALLOWED = [
-    re.compile(r"/lsp/status$"),  # jupyter-lsp's server extension: not part of nbserver
-    re.compile(r"/ipyparallel/"),  # ipyparallel's server extension: not part of nbserver
-]
+__all__ = ["lab_page", "lab_server"]  # fixtures
 
 pytestmark = [requires_lab, requires_chromium]
-
-NOTEBOOK = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "c1",
-            "metadata": {},
-            "outputs": [],
-            "source": "",
-        }
-    ],
-    "metadata": {
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
-
-
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
-    home = tmp_path_factory.mktemp("lab")
-    for server in start_server(home):
-        labconfig = home / "jupyter-config" / "labconfig"
-        labconfig.mkdir(parents=True, exist_ok=True)
-        (labconfig / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": {"ipyparallel-labextension": True}})
-        )
-        yield server
-
-
-class Recorder:
-    """Every response's status and URL; the failures not allowed."""
-
-    def __init__(self) -> None:
-        self.responses: list[tuple[int, str, str]] = []
-
-    def __call__(self, response: Any) -> None:
-        self.responses.append((response.status, response.request.method, response.url))
-
-    def failures(self) -> list[tuple[int, str, str]]:
-        return [
-            r
-            for r in self.responses
-            if r[0] >= 400 and not any(p.search(r[2].split("?")[0]) for p in ALLOWED)
-        ]
-
-
-@pytest.fixture
-def lab_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:
-    recorder = Recorder()
-    for page in new_page(browser, request, locale="en-US"):
-        page.on("response", recorder)
-        yield page, recorder
-        assert not recorder.failures(), f"unexpected HTTP errors: {recorder.failures()}"
-
-
-def no_error_dialog(page: Any) -> None:
-    dialogs = page.locator(".jp-Dialog")
-    assert dialogs.count() == 0, f"dialog shown: {dialogs.first.inner_text()}"
 
 
 def test_lab_runs_saves_and_reloads_a_notebook(lab_server: UIServer, lab_page: tuple[Any, Recorder]) -> None:

@@ -1,0 +1,87 @@
+"""What every hosted-UI browser test shares: a JupyterLab/Notebook 7 server, a response
+recorder that fails the test on any 4xx/5xx not in :data:`ALLOWED`, and the error-dialog check.
+
+``ALLOWED`` lists what nbserver deliberately does not serve: the server parts of third-party
+extensions that happen to be installed next to JupyterLab (jupyter-lsp's ``/lsp/status``, which
+JupyterLab's LSP plugin polls; ipyparallel's ``/ipyparallel/...``, whose lab extension is
+disabled here to keep its error dialog away).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import UIServer, new_page, start_server
+
+ALLOWED = [
+    re.compile(r"/lsp/status$"),  # jupyter-lsp's server extension: not part of nbserver
+    re.compile(r"/ipyparallel/"),  # ipyparallel's server extension: not part of nbserver
+]
+
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "c1",
+            "metadata": {},
+            "outputs": [],
+            "source": "",
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
+    home = tmp_path_factory.mktemp("lab")
+    for server in start_server(home):
+        labconfig = home / "jupyter-config" / "labconfig"
+        labconfig.mkdir(parents=True, exist_ok=True)
+        (labconfig / "page_config.json").write_text(
+            json.dumps({"disabledExtensions": {"ipyparallel-labextension": True}})
+        )
+        yield server
+
+
+class Recorder:
+    """Every response's status and URL; the failures not allowed."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[int, str, str]] = []
+
+    def __call__(self, response: Any) -> None:
+        self.responses.append((response.status, response.request.method, response.url))
+
+    def failures(self) -> list[tuple[int, str, str]]:
+        return [
+            r
+            for r in self.responses
+            if r[0] >= 400 and not any(p.search(r[2].split("?")[0]) for p in ALLOWED)
+        ]
+
+
+@pytest.fixture
+def lab_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[tuple[Any, Recorder]]:
+    recorder = Recorder()
+    for page in new_page(browser, request, locale="en-US"):
+        page.on("response", recorder)
+        yield page, recorder
+        assert not recorder.failures(), f"unexpected HTTP errors: {recorder.failures()}"
+
+
+def no_error_dialog(page: Any) -> None:
+    dialogs = page.locator(".jp-Dialog")
+    assert dialogs.count() == 0, f"dialog shown: {dialogs.first.inner_text()}"
+
+
