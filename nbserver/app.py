@@ -22,22 +22,23 @@ from .context import ServerContext
 from .errors import ConfigError, NotFound
 from .routing import Route, mount
 from .services import api
-from .services.contents import handlers as contents_handlers
+from .services.clusters.service import cluster_routes
 from .services.config import handlers as config_handlers
 from .services.config.manager import ConfigSections
+from .services.contents import handlers as contents_handlers
 from .services.contents import resolve as resolve_handlers
 from .services.contents.manager import ContentsManager
+from .services.events.service import event_routes
 from .services.kernels import handlers as kernels_handlers
 from .services.kernels.manager import KernelManager
 from .services.kernelspecs import handlers as kernelspecs_handlers
 from .services.kernelspecs.manager import KernelSpecManager
+from .services.nbconvert.service import nbconvert_routes
 from .services.sessions import handlers as sessions_handlers
 from .services.sessions.manager import SessionManager
-from .services.clusters.service import cluster_routes
-from .services.nbconvert.service import nbconvert_routes
 from .services.sessions.store import SessionStore
-from .ui import legacy
 from .services.terminals.service import terminal_routes
+from .ui import legacy
 from .web import Access, APIHandler, PageHandler, log_request
 
 __all__ = [
@@ -200,6 +201,7 @@ def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route
         *kernels_handlers.routes(ctx, kernel_manager(ctx)),
         *kernelspecs_handlers.routes(ctx, ctx.services["kernelspecs"]),
         *sessions_handlers.routes(ctx, session_manager(ctx)),
+        *event_routes(ctx),  # after the contents and kernel managers: it connects them to ctx.events
         *terminal_routes(ctx),
         *nbconvert_routes(ctx, contents_manager(ctx)),
         *cluster_routes(ctx),
@@ -207,7 +209,9 @@ def server_routes(ctx: ServerContext, extra: Iterable[Route] = ()) -> list[Route
         *resolve_handlers.routes(ctx, contents_manager(ctx)),
         *auth_handlers.routes(ctx),
         *legacy.routes(ctx, contents_manager(ctx), session_manager(ctx)),  # old notebook URLs
-        *lab.routes(ctx, contents_manager(ctx)),  # JupyterLab, Notebook 7: before the built-in UI
+        # JupyterLab; Notebook 7, which owns /tree, /notebooks, /edit when installed: before the
+        # built-in UI, whose pages are then only under /nbserver/ (both read lab.notebook_installed)
+        *lab.routes(ctx, contents_manager(ctx)),
         *ui.routes(ctx, contents_manager(ctx)),
         *extra,
         Route("{path}/", TrailingSlashHandler, kw, params={"path": r"/.+?"}, documented=False),

@@ -14,6 +14,7 @@ from typing import Any
 
 from .auth.identity import IdentityProvider
 from .config import ServerConfig
+from .services.events.bus import EventBus, default_bus
 
 __all__ = ["Activity", "ServerContext", "isoformat"]
 
@@ -52,7 +53,8 @@ class ServerContext:
     """Shared state of one server. ``auth`` decides who a request is (the local
     :class:`~nbserver.auth.identity.Authenticator`, or the Hub's under ``--hub``);
     ``cookie_name`` names its login cookie; ``headers`` go on every response (a mapping the
-    identity provider may update, such as ``X-JupyterHub-Version``)."""
+    identity provider may update, such as ``X-JupyterHub-Version``); ``events`` is the server's
+    event bus (jupyter_server's core schemas registered), which its managers emit to."""
 
     config: ServerConfig
     auth: IdentityProvider
@@ -64,3 +66,4 @@ class ServerContext:
     #: the managers this server mounted, by service name, in registration order; each may have
     #: ``async startup()`` (run before serving) and ``async shutdown()`` (run in this order)
     services: dict[str, Any] = field(default_factory=dict)
+    events: EventBus = field(default_factory=default_bus)

@@ -2,7 +2,8 @@
 
 Bad inputs tried: a cross-site /new and /copy (Sec-Fetch-Site: cross-site), /copy and /print of
 a missing notebook and of a file that is not a notebook, /notebooks without a JSON Accept, a
-print view of a notebook whose outputs carry <script> (with and without nbconvert).
+print view of a notebook whose outputs carry <script> (with and without nbconvert); each of
+them with Notebook 7 owning /tree and /notebooks/<path>, and without it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from nbserver.ui.legacy import notebook_id
 from tests.conftest import Client
+from tests.ui.conftest import layout
+
+__all__ = ["layout"]  # fixtures
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -101,3 +105,27 @@ async def test_print_view_without_nbconvert_escapes_everything(
     assert r.status == 200 and "printed-here" in r.text
     assert SCRIPT not in r.text and "&lt;script&gt;" in r.text
     assert "sandbox allow-scripts" in r.headers["Content-Security-Policy"]
+
+
+async def test_old_urls_lead_to_the_ui_that_owns_the_root_pages(
+    layout: str, make_server, make_client, root_dir: Path
+) -> None:
+    """In both layouts the old URLs keep their targets, ``/notebooks/<file>`` and ``/tree``:
+    Notebook 7's pages when it is installed (the built-in UI is then under ``/nbserver/``),
+    else the built-in ones. The JSON list at ``/notebooks`` is the same in both: Notebook 7
+    owns only ``/notebooks/<path>``."""
+    client = make_client(await make_server())
+    notebook7 = layout == "nbserver/"
+    write(root_dir, "nb.ipynb")
+    for url in ("new", "nb.ipynb/copy"):
+        target = (await client.get(url)).headers["Location"]
+        assert target.startswith("/notebooks/"), url
+        page = await client.get(target.lstrip("/"))
+        assert page.status == 200 and ('"appName": "Jupyter Notebook"' in page.text) is notebook7, url
+    listing = await client.get("notebooks", headers={"Accept": "application/json"})
+    assert "nb.ipynb" in {n["path"] for n in listing.json}
+    tree = (await client.get("notebooks")).headers["Location"]
+    assert tree == "/tree"
+    page = await client.get("tree")
+    assert page.status == 200 and ('"appName": "Jupyter Notebook"' in page.text) is notebook7
+    assert (await client.get("nb.ipynb/print")).status == 200

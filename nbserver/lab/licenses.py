@@ -8,8 +8,9 @@ as ``json`` (``{"bundles": {name: {"packages": [...]}}}``), ``csv`` or ``markdow
 Listings: the extension manager's allow/block lists; nbserver has none (all four lists empty).
 
 Build: nbserver hosts prebuilt UIs and never builds one; the page config says
-``buildAvailable: false``, ``GET`` reports a stable build and ``POST``/``DELETE`` are 501
-``"not available"``.
+``buildAvailable: false`` (so JupyterLab never asks), ``GET`` reports a stable build, and the
+route has no ``POST`` (build) or ``DELETE`` (cancel): 405 with ``Allow: GET, OPTIONS``. (JupyterLab
+itself answers 500 to both when it cannot build: "Please install nodejs", "No current build".)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import ServerContext
-from ..errors import BadRequest, NBServerError
+from ..errors import BadRequest
 from ..web import Access, APIHandler
 from .discovery import Extension
 
@@ -144,7 +145,7 @@ class ListingsHandler(APIHandler):
 
 
 class BuildHandler(APIHandler):
-    """``/lab/api/build``: no builds here."""
+    """``/lab/api/build``: no builds here (GET only; see the module docstring)."""
 
     access = Access.USER
 
@@ -152,8 +153,3 @@ class BuildHandler(APIHandler):
         self.write_json(
             {"status": "stable", "message": "nbserver hosts prebuilt JupyterLab; it does not build"}
         )
-
-    def post(self) -> None:
-        raise NBServerError("nbserver does not build JupyterLab", reason="not available", status=501)
-
-    delete = post

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from .discovery import Extension
 __all__ = [
     "JUPYTER_SERVER_VERSION",
     "LabUrls",
+    "ServerFacts",
     "Templates",
     "lab_page_config",
     "notebook_page_config",
@@ -108,22 +109,31 @@ def _extension_entries(
     return entries
 
 
-def _common(
-    *,
-    base_url: str,
-    root_dir: Path,
-    extensions: Mapping[str, Extension],
-    static_config: Mapping[str, Any],
-    terminals_available: bool,
-    hub: HubConfig | None,
-    allow_hidden: bool,
-    delete_to_trash: bool,
-    urls: LabUrls,
-) -> dict[str, Any]:
-    config: dict[str, Any] = json.loads(json.dumps(dict(static_config)))  # a private copy
+@dataclass(frozen=True)
+class ServerFacts:
+    """What both UIs' page configs say about this server (the inputs of the keys they share):
+    its ``base_url`` and root, the prebuilt extensions, the merged ``labconfig/page_config.json``
+    (:func:`static_page_config`), whether terminals are served, the Hub (``--hub``), the
+    contents settings the file browsers follow, and the JupyterLab URLs."""
+
+    base_url: str
+    root_dir: Path
+    extensions: Mapping[str, Extension]
+    static_config: Mapping[str, Any] = field(default_factory=dict)
+    terminals_available: bool = False
+    hub: HubConfig | None = None
+    allow_hidden: bool = False
+    delete_to_trash: bool = True
+    urls: LabUrls = LabUrls()
+
+
+def _common(server: ServerFacts) -> dict[str, Any]:
+    """The keys both UIs share; the ``static_config`` is copied, never changed."""
+    base_url = server.base_url
+    config: dict[str, Any] = json.loads(json.dumps(dict(server.static_config)))  # a private copy
     disabled = config.pop("disabledExtensions", {}) or {}
     deferred = config.pop("deferredExtensions", {}) or {}
-    server_root = str(root_dir).replace("\\", "/")
+    server_root = str(server.root_dir).replace("\\", "/")
     config.update(
         {
             "baseUrl": base_url,
@@ -143,20 +153,21 @@ def _common(
             "quitButton": True,
             "serverRoot": server_root,
             "rootUri": Path(server_root).as_uri() if Path(server_root).is_absolute() else "",
-            "terminalsAvailable": terminals_available,
-            "allow_hidden_files": allow_hidden,
-            "delete_to_trash": delete_to_trash,
+            "terminalsAvailable": server.terminals_available,
+            "allow_hidden_files": server.allow_hidden,
+            "delete_to_trash": server.delete_to_trash,
             "mathjaxConfig": "TeX-AMS_HTML-full,Safe",
             "fullMathjaxUrl": "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/MathJax.js",
             "news": {"disabled": True},
             "nbclassic_enabled": False,
             "store_id": 0,
-            **urls.entries(base_url),
+            **server.urls.entries(base_url),
         }
     )
-    config["federated_extensions"] = _extension_entries(extensions, disabled)
+    config["federated_extensions"] = _extension_entries(server.extensions, disabled)
     config["disabledExtensions"] = [name for name, off in disabled.items() if off is True]
     config["deferredExtensions"] = [name for name, on in deferred.items() if on is True]
+    hub = server.hub
     if hub is not None:
         config.update(
             {
@@ -171,40 +182,22 @@ def _common(
 
 
 def lab_page_config(
+    server: ServerFacts,
     *,
-    base_url: str,
-    root_dir: Path,
     app_version: str,
-    extensions: Mapping[str, Extension],
-    static_config: Mapping[str, Any] = {},
     mode: str = "multiple-document",
     workspace: str = "default",
     tree_path: str = "",
-    terminals_available: bool = False,
-    hub: HubConfig | None = None,
-    allow_hidden: bool = False,
-    delete_to_trash: bool = True,
-    urls: LabUrls = LabUrls(),
 ) -> dict[str, Any]:
     """JupyterLab's page config for one page (``/lab``, ``/lab/workspaces/<ws>/tree/<path>``,
     ``/doc/tree/<path>``: ``mode`` is ``"single-document"`` for ``/doc``)."""
-    config = _common(
-        base_url=base_url,
-        root_dir=root_dir,
-        extensions=extensions,
-        static_config=static_config,
-        terminals_available=terminals_available,
-        hub=hub,
-        allow_hidden=allow_hidden,
-        delete_to_trash=delete_to_trash,
-        urls=urls,
-    )
+    config = _common(server)
     config.update(
         {
             "appName": "JupyterLab",
             "appNamespace": "lab",
             "appVersion": app_version,
-            "fullStaticUrl": base_url.rstrip("/") + "/static/lab",
+            "fullStaticUrl": server.base_url.rstrip("/") + "/static/lab",
             "mode": mode,
             "workspace": workspace,
             "treePath": tree_path,
@@ -214,34 +207,17 @@ def lab_page_config(
 
 
 def notebook_page_config(
+    server: ServerFacts,
     *,
-    base_url: str,
-    root_dir: Path,
     app_version: str,
-    extensions: Mapping[str, Extension],
     notebook_page: str,
     tree_path: str = "",
     config_dir: str = "",
-    static_config: Mapping[str, Any] = {},
-    terminals_available: bool = False,
-    hub: HubConfig | None = None,
-    allow_hidden: bool = False,
-    delete_to_trash: bool = True,
-    urls: LabUrls = LabUrls(),
 ) -> dict[str, Any]:
     """Notebook 7's page config; ``notebook_page`` is ``tree``, ``notebooks``, ``edit``,
     ``consoles`` or ``terminals`` (its templates set ``notebookPage`` themselves too)."""
-    config = _common(
-        base_url=base_url,
-        root_dir=root_dir,
-        extensions=extensions,
-        static_config=static_config,
-        terminals_available=terminals_available,
-        hub=hub,
-        allow_hidden=allow_hidden,
-        delete_to_trash=delete_to_trash,
-        urls=urls,
-    )
+    config = _common(server)
+    base_url = server.base_url
     config.update(
         {
             "appName": "Jupyter Notebook",

@@ -9,6 +9,9 @@ before the page renders, so the frontend works on the cookie and ``X-XSRFToken``
   ``/terminals/<name>``: Notebook 7's templates. ``/tree/<file>`` redirects to
   ``/notebooks/<file>`` for a notebook and ``/files/<file>`` for anything else, as Notebook 7.
 
+Both UIs' page configs say ``terminalsAvailable`` exactly when the server mounts its terminal
+routes (the ``terminals`` flag the routes pass in).
+
 When the UI is not installed, its pages are 404 naming the missing package.
 
 Static files (public, as jupyter_server's): ``/static/lab/*`` (JupyterLab's bundle),
@@ -36,7 +39,7 @@ from ..services.contents import paths
 from ..services.contents.manager import ContentsManager
 from ..web import Access, PageHandler, allowed_methods
 from .discovery import Extension, LabInstall, federated_extensions
-from .page_config import Templates, lab_page_config, notebook_page_config, static_page_config
+from .page_config import ServerFacts, Templates, lab_page_config, notebook_page_config, static_page_config
 
 __all__ = ["FaviconHandler", "LabHost", "LabPage", "NotebookPage", "StaticFilesHandler"]
 
@@ -89,22 +92,26 @@ class LabHost:
 class _UIPage(PageHandler):
     access = Access.USER
 
-    def initialize(self, ctx: ServerContext, host: LabHost, contents: ContentsManager) -> None:  # type: ignore[override]
+    def initialize(  # type: ignore[override]
+        self, ctx: ServerContext, host: LabHost, contents: ContentsManager, terminals: bool
+    ) -> None:
         super().initialize(ctx)
         self.host = host
         self.contents = contents
+        self.terminals = terminals
 
-    def common(self) -> dict[str, Any]:
+    def server_facts(self) -> ServerFacts:
         config = self.ctx.config
-        return {
-            "base_url": config.base_url,
-            "root_dir": config.root_dir,
-            "extensions": self.host.extensions,
-            "static_config": self.host.static_config(),
-            "hub": config.hub,
-            "allow_hidden": config.allow_hidden,
-            "delete_to_trash": config.delete_to_trash,
-        }
+        return ServerFacts(
+            base_url=config.base_url,
+            root_dir=config.root_dir,
+            extensions=self.host.extensions,
+            static_config=self.host.static_config(),
+            terminals_available=self.terminals,
+            hub=config.hub,
+            allow_hidden=config.allow_hidden,
+            delete_to_trash=config.delete_to_trash,
+        )
 
     def send_page(self, templates: Templates, name: str, page_config: dict[str, Any]) -> None:
         self.xsrf_token  # noqa: B018 -- sets the _xsrf cookie the frontend echoes in X-XSRFToken
@@ -116,8 +123,10 @@ class _UIPage(PageHandler):
 class LabPage(_UIPage):
     """JupyterLab: ``/lab[/...]`` (multiple-document) and ``/doc[/...]`` (single-document)."""
 
-    def initialize(self, ctx: ServerContext, host: LabHost, contents: ContentsManager, mode: str) -> None:  # type: ignore[override]
-        super().initialize(ctx, host, contents)
+    def initialize(  # type: ignore[override]
+        self, ctx: ServerContext, host: LabHost, contents: ContentsManager, terminals: bool, mode: str
+    ) -> None:
+        super().initialize(ctx, host, contents, terminals)
         self.mode = mode
 
     def get(self, page: str = "") -> None:
@@ -130,7 +139,7 @@ class LabPage(_UIPage):
         if page == "tree" or page.startswith("tree/"):
             tree = page[5:]
         config = lab_page_config(
-            **self.common(),
+            self.server_facts(),
             app_version=self.host.install.lab_version,
             mode=self.mode,
             workspace=workspace,
@@ -140,16 +149,20 @@ class LabPage(_UIPage):
 
 
 class NotebookPage(_UIPage):
-    """Notebook 7's pages (``page`` is one of :data:`NOTEBOOK_PAGES`)."""
+    """Notebook 7's pages (``page`` is one of :data:`NOTEBOOK_PAGES`); the route gives a
+    contents ``path``, or a terminal ``name`` for ``/terminals/<name>`` (which the page's
+    script reads from its own URL)."""
 
-    def initialize(self, ctx: ServerContext, host: LabHost, contents: ContentsManager, page: str) -> None:  # type: ignore[override]
-        super().initialize(ctx, host, contents)
+    def initialize(  # type: ignore[override]
+        self, ctx: ServerContext, host: LabHost, contents: ContentsManager, terminals: bool, page: str
+    ) -> None:
+        super().initialize(ctx, host, contents, terminals)
         self.page = page
 
     def _url(self, page: str, path: str) -> str:
         return f"{self.ctx.config.base_url}{page}/{quote(path)}"
 
-    async def get(self, path: str = "") -> None:
+    async def get(self, path: str = "", name: str = "") -> None:
         if self.host.notebook is None:
             raise NotFound("Notebook 7 is not installed: pip install 'nbserver[lab]'", reason="not installed")
         if self.page in ("tree", "notebooks", "edit"):
@@ -164,7 +177,7 @@ class NotebookPage(_UIPage):
                 self.redirect(self._url("tree", path))
                 return
         config = notebook_page_config(
-            **self.common(),
+            self.server_facts(),
             app_version=self.host.install.notebook_version,
             notebook_page=self.page,
             tree_path=path if self.page == "tree" else "",
@@ -173,19 +186,30 @@ class NotebookPage(_UIPage):
         self.send_page(self.host.notebook, f"{self.page}.html", config)
 
 
-class StaticFilesHandler(StaticFileHandler):
-    """Files from the first of ``roots`` that has them; public. ``?v=`` URLs are immutable."""
+class _PublicFiles(StaticFileHandler):
+    """Public files, without a ``Server`` header; a 405 (``TRACE``...) names the methods in
+    ``Allow``, as RFC 9110 requires."""
 
     access = Access.PUBLIC
+    ctx: ServerContext
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            self.set_header("Allow", allowed_methods(self))
+        super().write_error(status_code, **kwargs)
+
+
+class StaticFilesHandler(_PublicFiles):
+    """Files from the first of ``roots`` that has them; public. ``?v=`` URLs are immutable."""
 
     def initialize(self, ctx: ServerContext, roots: Sequence[Path]) -> None:  # type: ignore[override]
         self.ctx = ctx
         self.roots = [str(r) for r in roots]
         super().initialize(self.roots[0] if self.roots else "/nonexistent")
-
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
-        self.set_header("X-Content-Type-Options", "nosniff")
 
     async def get(self, path: str, include_body: bool = True) -> None:
         for root in self.roots:
@@ -193,11 +217,6 @@ class StaticFilesHandler(StaticFileHandler):
                 self.root = root
                 break
         await super().get(path, include_body)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if status_code == 405:
-            self.set_header("Allow", allowed_methods(self))
-        super().write_error(status_code, **kwargs)
 
     def set_extra_headers(self, path: str) -> None:
         immutable = "v" in self.request.arguments
@@ -209,20 +228,14 @@ class StaticFilesHandler(StaticFileHandler):
         return super().validate_absolute_path(root, absolute_path)
 
 
-class FaviconHandler(StaticFileHandler):
+class FaviconHandler(_PublicFiles):
     """``/static/favicons/<name>``: the UIs link ``favicon.ico``, ``favicon-busy-1.ico``,
     ``favicon-notebook.ico``... (jupyter_server's files); nbserver answers each with its icon."""
-
-    access = Access.PUBLIC
 
     def initialize(self, ctx: ServerContext, icon: Path) -> None:  # type: ignore[override]
         self.ctx = ctx
         self.icon = icon
         super().initialize(str(icon.parent))
-
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
-        self.set_header("X-Content-Type-Options", "nosniff")
 
     async def get(self, name: str, include_body: bool = True) -> None:
         if not re.fullmatch(r"favicon(?:-[a-z0-9-]+)?\.(?:ico|svg)", name):

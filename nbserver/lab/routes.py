@@ -1,10 +1,13 @@
 """The URL table of the hosted UIs (:mod:`nbserver.lab`).
 
-The same routes are mounted whether or not the UIs are installed (so that the routes and
+The same URL templates are mounted whether or not the UIs are installed (so that the routes and
 ``api.yaml`` always match): without JupyterLab its pages are 404 ``"not installed"`` and its APIs
-answer from empty directories. Notebook 7's pages (``/tree``, ``/notebooks``, ``/edit``) are
-mounted here only when Notebook 7 is installed: then they take those URLs from the built-in UI
-(:func:`notebook_installed` tells the app).
+answer from empty directories. Notebook 7's ``/tree``, ``/notebooks``, ``/edit`` and
+``/terminals`` pages are mounted here only when Notebook 7 is installed (:func:`notebook_installed`):
+then they take those URLs from the built-in UI, which moves under ``/nbserver/``
+(:mod:`nbserver.ui.handlers`); without it the built-in UI serves them. ``/consoles`` is always
+Notebook 7's (404 ``"not installed"`` without it). Put a :class:`LabInstall` without
+``notebook_dir`` in ``ctx.services["lab"]`` to keep the built-in UI at ``/tree`` anyway.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from ..context import ServerContext
 from ..routing import Route
 from ..services.contents.manager import ContentsManager
+from ..services.terminals.service import unavailable_reason
 from .discovery import LabInstall, discover, language_pack_dirs
 from .licenses import BuildHandler, Licenses, LicensesHandler, ListingsHandler
 from .pages import LAB_PAGE, FaviconHandler, LabHost, LabPage, NotebookPage, StaticFilesHandler
@@ -35,7 +39,8 @@ def lab_install(ctx: ServerContext) -> LabInstall:
 
 
 def notebook_installed(ctx: ServerContext) -> bool:
-    """Whether Notebook 7 is installed (then it serves ``/tree``, ``/notebooks``, ``/edit``)."""
+    """Whether Notebook 7 is installed (then it serves ``/tree``, ``/notebooks``, ``/edit``,
+    ``/terminals``)."""
     return lab_install(ctx).notebook_available
 
 
@@ -50,8 +55,10 @@ def routes(ctx: ServerContext, contents: ContentsManager) -> list[Route]:
         load_overrides(install.app_settings_dir),
     )
     translations = Translations(language_pack_dirs(), settings)
-    page = {"ctx": ctx, "host": host, "contents": contents}
+    # the terminal service mounts its real routes exactly when there is no reason against it
+    page = {"ctx": ctx, "host": host, "contents": contents, "terminals": unavailable_reason(ctx) is None}
     kw = {"ctx": ctx}
+    settings_kw = {**kw, "store": settings, "translator": translations.schema_translator}
     any_path = {"path": r".+"}
     lab_static = [install.lab_app_dir / "static"] if install.lab_app_dir else []
     themes = [install.themes_dir] if install.themes_dir else []
@@ -60,10 +67,8 @@ def routes(ctx: ServerContext, contents: ContentsManager) -> list[Route]:
         Route("/lab/{page}", LabPage, {**page, "mode": "multiple-document"}, params={"page": LAB_PAGE}),
         Route("/doc", LabPage, {**page, "mode": "single-document"}),
         Route("/doc/{page}", LabPage, {**page, "mode": "single-document"}, params={"page": LAB_PAGE}),
-        Route("/lab/api/settings", SettingsHandler, {**kw, "store": settings}),
-        Route(
-            "/lab/api/settings/{plugin}", SettingsHandler, {**kw, "store": settings}, params={"plugin": r".+"}
-        ),
+        Route("/lab/api/settings", SettingsHandler, settings_kw),
+        Route("/lab/api/settings/{plugin}", SettingsHandler, settings_kw, params={"plugin": r".+"}),
         Route(
             "/lab/api/workspaces", WorkspacesHandler, {**kw, "store": WorkspacesStore(install.workspaces_dir)}
         ),
@@ -103,6 +108,14 @@ def routes(ctx: ServerContext, contents: ContentsManager) -> list[Route]:
         ),
         Route("/static/favicons/{name}", FaviconHandler, {**kw, "icon": FAVICON}),
         Route("/consoles/{path}", NotebookPage, {**page, "page": "consoles"}, params=any_path),
-        Route("/terminals/{path}", NotebookPage, {**page, "page": "terminals"}, params=any_path),
     ]
+    if install.notebook_available:
+        table += [
+            Route("/tree", NotebookPage, {**page, "page": "tree"}),
+            Route("/tree/{path}", NotebookPage, {**page, "page": "tree"}, params=any_path),
+            Route("/notebooks/{path}", NotebookPage, {**page, "page": "notebooks"}, params=any_path),
+            Route("/edit/{path}", NotebookPage, {**page, "page": "edit"}, params=any_path),
+            # a terminal's name as the terminal API has it: /terminals/websocket/<x> is not a page
+            Route("/terminals/{name}", NotebookPage, {**page, "page": "terminals"}, params={"name": r"\w+"}),
+        ]
     return table

@@ -23,7 +23,7 @@ import copy
 import importlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from ..errors import BadRequest, NBServerError, NotFound
 from ..services.config.manager import deep_merge
 from ..services.contents.fileio import atomic_write
 from ..web import Access, APIHandler
+from .workspaces import read_only_collection
 
 __all__ = ["SETTINGS_SUFFIX", "SettingsHandler", "SettingsStore", "load_overrides", "parse_json5"]
 
@@ -253,22 +254,42 @@ class SettingsStore:
         return model["settings"].get(key, default)
 
 
+#: ``Translations.schema_translator``: a coroutine giving the current language's schema
+#: translator (a callable, so this module need not import :mod:`.translations`, which imports it)
+Translator = Callable[[], Awaitable[Callable[[Mapping[str, Any]], dict[str, Any]]]]
+
+
 class SettingsHandler(APIHandler):
     """``GET /lab/api/settings[?ids_only=true]``, ``GET|PUT /lab/api/settings/<plugin id>``
-    (PUT body ``{"raw": "<JSON5 text>"}``, 204)."""
+    (PUT body ``{"raw": "<JSON5 text>"}``, 204); other methods are 405 with ``Allow``."""
 
     access = Access.USER
 
-    def initialize(self, ctx: ServerContext, store: SettingsStore) -> None:  # type: ignore[override]
+    def initialize(  # type: ignore[override]
+        self, ctx: ServerContext, store: SettingsStore, translator: Translator | None = None
+    ) -> None:
         super().initialize(ctx)
         self.store = store
+        self.translator = translator
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        read_only_collection(self, "plugin")  # PUT /lab/api/settings: 405 (was a 500)
 
     async def get(self, plugin: str = "") -> None:
+        """Schemas come translated into the chosen language, as jupyterlab_server's (PUT
+        validates against the untranslated schema)."""
+        translate = await self.translator() if self.translator else dict
         if plugin:
-            self.write_json(await self.store.get(plugin))
-        else:
-            ids_only = self.get_query_argument("ids_only", "") == "true"
-            self.write_json(await self.store.list(ids_only))
+            model = await self.store.get(plugin)
+            model["schema"] = translate(model["schema"])
+            self.write_json(model)
+            return
+        listing = await self.store.list(self.get_query_argument("ids_only", "") == "true")
+        for model in listing["settings"]:
+            if "schema" in model:
+                model["schema"] = translate(model["schema"])
+        self.write_json(listing)
 
     async def put(self, plugin: str) -> None:
         body = self.json_body()

@@ -5,6 +5,11 @@ A workspace ``lab`` is stored in the user's workspaces directory as
 name, then ``-`` and the first 4 hex digits of the SHA-256 of the name), so workspaces saved by
 one server are found by the other. The document is ``{"data": {...}, "metadata": {"id": "/<name>"}}``;
 ``created`` and ``last_modified`` in the metadata come from the file when it is read.
+
+The URL names the workspace: a PUT stores the body under ``<name>`` with ``metadata.id`` set to
+``/<name>``, whatever id the body carries (jupyterlab_server refuses a body whose id differs with
+a 400, for a body that its own schema allows). ``/lab/api/workspaces`` itself is read-only:
+PUT and DELETE there are 405 with ``Allow`` (jupyterlab_server answers 400).
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tornado.web import HTTPError
+
 from ..context import ServerContext, isoformat
 from ..errors import BadRequest, NBServerError, NotFound
 from ..services.contents.fileio import atomic_write
-from ..web import Access, APIHandler
+from ..web import Access, APIHandler, BaseHandler
 
-__all__ = ["WORKSPACE_SUFFIX", "WorkspacesHandler", "WorkspacesStore", "slugify"]
+__all__ = ["WORKSPACE_SUFFIX", "WorkspacesHandler", "WorkspacesStore", "read_only_collection", "slugify"]
 
 WORKSPACE_SUFFIX = ".jupyterlab-workspace"
 _MAX_SLUG = 128 - len(WORKSPACE_SUFFIX)
@@ -43,6 +50,21 @@ def slugify(name: str) -> str:
 
 def _stamp(seconds: float) -> str:
     return isoformat(datetime.fromtimestamp(seconds, timezone.utc))
+
+
+def _workspace_id(name: str) -> str:
+    return name if name.startswith("/") else "/" + name
+
+
+def read_only_collection(handler: BaseHandler, item: str) -> None:
+    """For a handler mounted on a collection URL and on its items' URLs (the item in path
+    argument ``item``): on the collection only GET exists. Call it at the end of ``prepare``:
+    other methods are answered 405 there, with ``Allow: GET, OPTIONS``."""
+    if handler.path_kwargs.get(item):
+        return
+    handler.SUPPORTED_METHODS = ("GET", "OPTIONS")  # what the 405's Allow header lists
+    if not handler.answered and handler.request.method not in handler.SUPPORTED_METHODS:
+        handler.answer_after_body(HTTPError(405))
 
 
 class WorkspacesStore:
@@ -80,7 +102,7 @@ class WorkspacesStore:
         try:
             return self._read(path)
         except FileNotFoundError:
-            return {"data": {}, "metadata": {"id": name if name.startswith("/") else "/" + name}}
+            return {"data": {}, "metadata": {"id": _workspace_id(name)}}
         except (OSError, ValueError) as exc:
             raise NBServerError(f"Cannot read workspace {name!r}: {exc}", reason="bad workspace") from exc
 
@@ -88,18 +110,12 @@ class WorkspacesStore:
         metadata = workspace.get("metadata") if isinstance(workspace, dict) else None
         if not isinstance(metadata, dict) or not isinstance(metadata.get("id"), str):
             raise BadRequest("A workspace is {data, metadata: {id}}", reason="bad workspace")
-        if not isinstance(workspace.get("data", {}), dict):
+        if not isinstance(workspace.get("data"), dict):  # required, as api.yaml says (was optional)
             raise BadRequest("A workspace's data is an object", reason="bad workspace")
-        found = urllib.parse.unquote(
-            metadata["id"] if metadata["id"].startswith("/") else "/" + metadata["id"]
-        )
-        if found != "/" + name.lstrip("/"):
-            raise BadRequest(
-                f"Workspace metadata ID mismatch: expected {name!r} got {found!r}", reason="bad workspace"
-            )
+        stored = {**workspace, "metadata": {**metadata, "id": _workspace_id(name)}}  # the URL names it
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            atomic_write(str(self._path(name)), json.dumps(workspace).encode("utf-8"), None)
+            atomic_write(str(self._path(name)), json.dumps(stored).encode("utf-8"), None)
         except OSError as exc:
             raise NBServerError(f"Cannot save workspace {name!r}: {exc.strerror}") from exc
 
@@ -120,8 +136,8 @@ class WorkspacesStore:
         return await asyncio.to_thread(self._load, name)
 
     async def save(self, name: str, workspace: Any) -> None:
-        """Store ``workspace``; BadRequest (``"bad workspace"``) unless it is
-        ``{data, metadata: {id: "/<name>"}}``."""
+        """Store ``workspace`` as ``name`` (its ``metadata.id`` becomes ``/<name>``);
+        BadRequest (``"bad workspace"``) unless it is ``{data: {...}, metadata: {id: <string>}}``."""
         await asyncio.to_thread(self._save, name, workspace)
 
     async def delete(self, name: str) -> None:
@@ -130,13 +146,18 @@ class WorkspacesStore:
 
 
 class WorkspacesHandler(APIHandler):
-    """``GET /lab/api/workspaces``; ``GET|PUT|DELETE /lab/api/workspaces/<name>`` (204)."""
+    """``GET /lab/api/workspaces``; ``GET|PUT|DELETE /lab/api/workspaces/<name>`` (204); see the
+    module docstring for the name and the 405s."""
 
     access = Access.USER
 
     def initialize(self, ctx: ServerContext, store: WorkspacesStore) -> None:  # type: ignore[override]
         super().initialize(ctx)
         self.store = store
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        read_only_collection(self, "name")
 
     async def get(self, name: str = "") -> None:
         self.write_json(await (self.store.load(name) if name else self.store.list()))

@@ -140,12 +140,21 @@ def _t(handler: RequestHandler, key: str) -> str:
     return catalogue("en").get(key, key)
 
 
+def _pages(handler: RequestHandler) -> str:
+    """Where the UI's page URLs start (``pages()`` + ``"tree"``): the handler's ``pages_url``
+    (``<base_url>nbserver/`` when Notebook 7 owns ``/tree``), else ``base_url``."""
+    return str(getattr(handler, "pages_url", _config(handler).base_url))
+
+
 def _page_config(handler: RequestHandler, page: str, **extra: Any) -> str:
-    """The JSON the page's scripts read from ``<script id=page-config type=application/json>``."""
+    """The JSON the page's scripts read from ``<script id=page-config type=application/json>``:
+    ``baseUrl`` (APIs, ``/files``, login), ``pagesUrl`` (the UI's pages: see :func:`_pages`),
+    ``page``, ``languages`` (catalogue URLs) and the page's own keys."""
     base_url = _config(handler).base_url
     return script_json(
         {
             "baseUrl": base_url,
+            "pagesUrl": _pages(handler),
             "page": page,
             "languages": {lang: asset_url(base_url, f"i18n/{lang}.json") for lang in LANGUAGES},
             **extra,
@@ -156,6 +165,7 @@ def _page_config(handler: RequestHandler, page: str, **extra: Any) -> str:
 TEMPLATE_METHODS = {
     "asset": _asset,
     "base": _base,
+    "pages": _pages,
     "csp_nonce": _csp_nonce,
     "languages": _languages,
     "import_map": _import_map,

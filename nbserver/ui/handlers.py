@@ -3,7 +3,16 @@
 Each page handler checks that its path exists (404 otherwise, redirecting when it names the
 other kind of entry) and renders one template; everything else happens in the browser, through
 the public REST and websocket API. The classic notebook URL layout is kept: ``/tree/<dir>``,
-``/notebooks/<file.ipynb>``, ``/edit/<file>``, ``/view/<file>``; ``/`` goes to ``/tree``.
+``/notebooks/<file.ipynb>``, ``/edit/<file>``, ``/view/<file>``; ``/`` goes to ``default_url``
+(``/tree``).
+
+Where the pages live (:func:`pages_url`): the same pages are always mounted under
+:data:`PREFIX` (``/nbserver/tree``, ``/nbserver/notebooks/<file>``...). When Notebook 7 is
+hosted (:func:`nbserver.lab.notebook_installed`) it owns ``/tree``, ``/notebooks`` and ``/edit``
+(and ``/terminals``), and the built-in UI's home is ``/nbserver/``: its pages link and redirect
+only there (``/view/<file>`` stays at the root too, as Notebook 7 has no such page). Without
+Notebook 7 the pages are also at the root and the home is the root, as always. Every page URL
+the browser side builds comes from ``pagesUrl`` in the page configuration.
 
 Pages get a strict ``Content-Security-Policy``: scripts only from this server (the inline
 import map carries a per-response nonce), no plugins, frames from this server only, and
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -23,13 +33,17 @@ from tornado.web import HTTPError, StaticFileHandler
 
 from ..context import ServerContext
 from ..errors import NotFound
+from ..lab import notebook_installed
 from ..routing import Route
 from ..services.contents import paths
 from ..services.contents.manager import ContentsManager
 from ..web import Access, BaseHandler, PageHandler, allowed_methods
 from .assets import STATIC_DIR, custom_css_path, file_version
 
-__all__ = ["routes"]
+__all__ = ["PREFIX", "pages_url", "routes"]
+
+#: the built-in UI's own prefix (under ``base_url``), where its pages are always mounted
+PREFIX = "/nbserver"
 
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
@@ -41,17 +55,28 @@ NO_CUSTOM_CSS = b"/* no custom.css */\n"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+def pages_url(ctx: ServerContext) -> str:
+    """The URL path the built-in UI's page URLs start with (``<page>/<path>`` follows):
+    ``<base_url>nbserver/`` when Notebook 7 owns ``/tree``, ``/notebooks`` and ``/edit``, else
+    ``<base_url>``."""
+    return ctx.config.base_url + (PREFIX.lstrip("/") + "/" if notebook_installed(ctx) else "")
+
+
 class UIPage(PageHandler):
-    """A page of the web UI: needs a user, renders ``<page>.html`` for one contents path."""
+    """A page of the web UI: needs a user, renders ``<page>.html`` for one contents path.
+    ``pages_url`` (see :func:`pages_url`) is where its links and redirects lead, whichever
+    mount the request came through."""
 
     access = Access.USER
     page: ClassVar[str]
     contents: ContentsManager
     nonce: str
+    pages_url: str
 
     def initialize(self, ctx: ServerContext, contents: ContentsManager) -> None:  # type: ignore[override]
         self.nonce = secrets.token_urlsafe(18)
         self.contents = contents
+        self.pages_url = pages_url(ctx)
         super().initialize(ctx)
 
     def csp(self) -> str:
@@ -63,8 +88,8 @@ class UIPage(PageHandler):
         return policy.replace("frame-ancestors 'self'", " ".join(("frame-ancestors 'self'", *origins)))
 
     def url(self, page: str, path: str) -> str:
-        """``<base_url><page>/<path>``, each segment URL-escaped."""
-        return f"{self.ctx.config.base_url}{page}" + (f"/{quote(path)}" if path else "")
+        """``<pages_url><page>/<path>``, each segment URL-escaped."""
+        return f"{self.pages_url}{page}" + (f"/{quote(path)}" if path else "")
 
     async def entry(self, path: str) -> tuple[str, str | None]:
         """``(normalized path, "file" | "directory" | None)``; 404 for paths outside the root."""
@@ -93,6 +118,15 @@ class RootHandler(PageHandler):
 
     def get(self) -> None:
         self.redirect(self.ctx.config.base_url + self.ctx.config.default_url.lstrip("/"))
+
+
+class HomeHandler(PageHandler):
+    """:data:`PREFIX` alone: the built-in file browser, wherever it lives (:func:`pages_url`)."""
+
+    access = Access.USER
+
+    def get(self) -> None:
+        self.redirect(pages_url(self.ctx) + "tree")
 
 
 class TreeHandler(UIPage):
@@ -212,16 +246,27 @@ class CustomCSSHandler(BaseHandler):
 
 
 def routes(ctx: ServerContext, contents: ContentsManager) -> list[Route]:
-    """The UI's routes: the pages over ``contents``, ``/static`` and ``/custom/custom.css``."""
+    """The UI's routes: ``/``, the pages over ``contents`` under :data:`PREFIX` and, unless
+    Notebook 7 owns them, at the root (``/view`` always), ``/static`` and ``/custom/custom.css``.
+    Mount them after Notebook 7's pages."""
+    from . import terminal  # here: it imports UIPage from this module
+
     kw = {"ctx": ctx, "contents": contents}
     path = {"path": r".+"}
-    return [
-        Route("/", RootHandler, {"ctx": ctx}),
+    pages = [
         Route("/tree", TreeHandler, kw),
         Route("/tree/{path}", TreeHandler, kw, params=path),
         Route("/notebooks/{path}", NotebookHandler, kw, params=path),
         Route("/edit/{path}", EditHandler, kw, params=path),
         Route("/view/{path}", ViewHandler, kw, params=path),
+        *terminal.routes(ctx),
+    ]
+    at_root = [r for r in pages if r.handler is ViewHandler] if notebook_installed(ctx) else pages
+    return [
+        Route("/", RootHandler, {"ctx": ctx}),
+        Route(PREFIX, HomeHandler, {"ctx": ctx}),
+        *(replace(r, template=PREFIX + r.template) for r in pages),
+        *at_root,
         Route("/static/{path}", StaticHandler, {"ctx": ctx, "root": str(STATIC_DIR)}, params=path),
         Route("/custom/custom.css", CustomCSSHandler, {"ctx": ctx}),
     ]

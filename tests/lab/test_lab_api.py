@@ -3,10 +3,13 @@ listings, build, and the pages and static files, against the installed wheels.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
-from tests.lab.conftest import LAB, requires_lab, requires_zh_cn
+import pytest
+
+from tests.lab.conftest import LAB, requires_lab, requires_notebook, requires_zh_cn
 
 THEMES = "@jupyterlab/apputils-extension:themes"
 LOCALE = "@jupyterlab/translation-extension:plugin"
@@ -149,7 +152,8 @@ async def test_settings_overrides_change_schema_defaults(
 
 
 async def test_workspaces_round_trip(jupyter_dirs, make_server, make_client) -> None:
-    """Bad inputs: a mismatched metadata id, a body that is not a workspace, deleting a missing one."""
+    """Bad inputs: a mismatched metadata id (stored under the URL's name), a body that is not a
+    workspace, deleting a missing one."""
     client = make_client(await make_server())
     assert (await client.get("lab/api/workspaces")).json == {"workspaces": {"ids": [], "values": []}}
     empty = (await client.get("lab/api/workspaces/lab")).json
@@ -164,10 +168,11 @@ async def test_workspaces_round_trip(jupyter_dirs, make_server, make_client) -> 
     )
     listing = (await client.get("lab/api/workspaces")).json["workspaces"]
     assert listing["ids"] == ["/lab"]
-    wrong = await client.request(
+    other = await client.request(
         "PUT", "lab/api/workspaces/lab", json={"data": {}, "metadata": {"id": "/other"}}
     )
-    assert wrong.status == 400 and wrong.json["reason"] == "bad workspace"
+    assert other.status == 204  # the URL names the workspace (test_workspace_put_*)
+    assert (await client.get("lab/api/workspaces")).json["workspaces"]["ids"] == ["/lab"]
     assert (await client.request("PUT", "lab/api/workspaces/lab", json=[1])).status == 400
     assert (await client.request("DELETE", "lab/api/workspaces/lab")).status == 204
     assert (await client.request("DELETE", "lab/api/workspaces/lab")).status == 404
@@ -212,4 +217,101 @@ async def test_licenses_listings_build(jupyter_dirs, make_server, make_client) -
     listings = await client.get("lab/api/listings/@jupyterlab/extensionmanager-extension/listings.json")
     assert listings.json["blocked_extensions"] == []
     assert (await client.get("lab/api/build")).json["status"] == "stable"
-    assert (await client.post("lab/api/build")).status == 501
+    assert (await client.post("lab/api/build", validate=False)).status == 405  # see the 405 test below
+
+
+# -- regressions found by the contract fuzzer (tests/test_contract_fuzz.py) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "lab/api/build"),  # was 501, which schemathesis counts as a server error
+        ("DELETE", "lab/api/build"),  # was 501 (JupyterLab: 500 "No current build")
+        ("PUT", "lab/api/settings"),  # no plugin id: was 500 'Unhandled error'
+        ("DELETE", "lab/api/settings"),
+        ("PUT", "lab/api/workspaces"),  # no name: was 500 'Unhandled error'
+        ("DELETE", "lab/api/workspaces"),  # no name: was 500
+        ("PATCH", "lab/api/workspaces"),
+    ],
+)
+async def test_methods_a_lab_collection_or_build_lacks_are_405_with_allow(
+    jupyter_dirs, make_server, make_client, method: str, path: str
+) -> None:
+    """JupyterLab never sends these (it reads buildAvailable: false; it always names the plugin
+    or workspace). nbserver answered 501 or a 500; RFC 9110 and schemathesis want 405 + Allow."""
+    client = make_client(await make_server())
+    r = await client.request(method, path, json={"raw": "{}"} if method == "PUT" else None, validate=False)
+    assert (r.status, r.headers.get("Allow")) == (405, "GET, OPTIONS")
+    assert r.json["message"]
+    assert (await client.request(method, path, auth=None, validate=False)).status == 403  # auth first
+    assert (await client.get(path)).status == 200
+
+
+async def test_workspace_put_stores_under_the_urls_name_whatever_the_body_id(
+    jupyter_dirs, make_server, make_client
+) -> None:
+    """Bad inputs the fuzzer sent: ``metadata.id`` ``""``, one naming another workspace, one
+    percent-encoded. A schema-valid body was a 400 "Workspace metadata ID mismatch" (as
+    jupyterlab_server); the URL names the workspace and its stored id is ``/<name>``."""
+    client = make_client(await make_server())
+    for body_id in ("", "/other", "%2Fws", "ws"):
+        body = {"data": {"k": body_id}, "metadata": {"id": body_id}}
+        assert (await client.request("PUT", "lab/api/workspaces/ws", json=body)).status == 204
+        stored = (await client.get("lab/api/workspaces/ws")).json
+        assert stored["metadata"]["id"] == "/ws" and stored["data"] == {"k": body_id}
+    listing = (await client.get("lab/api/workspaces")).json["workspaces"]
+    assert listing["ids"] == ["/ws"]
+    assert (await client.get("lab/api/workspaces/other")).json["data"] == {}  # never written
+    for bad in (
+        {"data": {}},
+        {"data": {}, "metadata": {"id": 1}},
+        {"data": [], "metadata": {"id": "/ws"}},
+        {"metadata": {"id": ""}},  # no data: the fuzzer's, was 204 (then a GET without data)
+    ):
+        r = await client.request("PUT", "lab/api/workspaces/ws", json=bad)
+        assert (r.status, r.json["reason"]) == (400, "bad workspace")  # not a workspace (api.yaml too)
+
+
+def terminals_served() -> bool:
+    from nbserver.services.terminals.manager import pty_available
+
+    return importlib.util.find_spec("terminado") is not None and pty_available()
+
+
+@requires_lab
+@requires_notebook
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_terminals_available_follows_the_terminal_routes(
+    jupyter_dirs, make_server, make_client, enabled: bool
+) -> None:
+    """Both UIs' page configs say ``terminalsAvailable`` exactly when ``/api/terminals`` is
+    served (it was always false: JupyterLab and Notebook 7 hid their terminals)."""
+    if enabled and not terminals_served():
+        pytest.skip("terminals need terminado and a pty here")
+    client = make_client(await make_server(terminals_enabled=enabled))
+    assert ((await client.get("api/terminals")).status == 200) is enabled
+    for page in ("lab", "tree", "terminals/1"):
+        assert page_config((await client.get(page)).text)["terminalsAvailable"] is enabled, page
+
+
+@requires_notebook
+@pytest.mark.parametrize("name", ["a-b", "a.b", "a%20b", "x/y", "%2E%2E"])
+async def test_a_terminal_websocket_url_is_never_a_notebook7_page(
+    make_server, make_client, name: str
+) -> None:
+    """Fuzz finding: ``/terminals/websocket/<name>`` with a name that is no terminal name (not
+    ``\\w+``) reached Notebook 7's ``/terminals/{path}`` page: 200 HTML. It is the generic 404
+    now, as api.yaml documents for the websocket route; a terminal name is still a page."""
+    client = make_client(await make_server())
+    r = await client.get(f"terminals/websocket/{name}")
+    assert r.status == 404 and "jupyter-config-data" not in r.text
+    assert (await client.get("terminals/1")).status == 200  # Notebook 7's terminal page
+
+
+@pytest.mark.parametrize("name", ["favicon.ico", "favicon-busy-1.ico", "nope.png"])
+async def test_trace_on_a_favicon_is_405_with_allow(make_server, make_client, name: str) -> None:
+    """Fuzz finding: ``TRACE /static/favicons/<name>`` answered 405 without ``Allow``."""
+    client = make_client(await make_server())
+    r = await client.request("TRACE", f"static/favicons/{name}", auth=None, validate=False)
+    assert (r.status, r.headers.get("Allow")) == (405, "GET, HEAD")

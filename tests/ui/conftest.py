@@ -8,6 +8,8 @@ A failed test leaves a screenshot in ``$NBSERVER_UI_ARTIFACTS`` (default
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import os
 import signal
@@ -25,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from nbserver.lab.discovery import discover
+
 CHROMIUM = Path(os.environ.get("NBSERVER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 ARTIFACTS = Path(
@@ -34,6 +38,11 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "ui-test-token-0123456789"
 CUSTOM_CSS = ".brand { color: rgb(1, 2, 3); }\n"
 OTHER_KERNEL = "other-python"  # a second kernelspec, to change kernels
+
+#: Notebook 7 is installed: it owns /tree, /notebooks, /edit, and the built-in UI's pages are
+#: under /nbserver/ (``PAGES``, relative to the base URL; ``""`` without Notebook 7)
+NOTEBOOK7 = discover().notebook_available
+PAGES = "nbserver/" if NOTEBOOK7 else ""
 
 requires_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -66,6 +75,14 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def open_ui_page(page: Any, url: str) -> None:
+    """Go to a built-in UI page and wait until its script has set it up (``<html data-ready>``):
+    its handlers exist only after the interface language's catalogue has loaded, so an upload or
+    a click sent earlier is lost (the first page of a session, on a cold server, loads it late)."""
+    page.goto(url)
+    page.locator("html[data-ready=true]").wait_for(state="attached")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,6 +108,11 @@ class UIServer:
 
     def url(self, path: str = "") -> str:
         return self.base + path.lstrip("/")
+
+    def ui_url(self, path: str = "") -> str:
+        """The URL of a page of the built-in UI (``tree``, ``notebooks/<file>``...), under
+        ``/nbserver/`` when Notebook 7 owns the root's ``/tree``."""
+        return self.url(PAGES + path.lstrip("/"))
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -186,8 +208,8 @@ def login_state(browser: Any, ui_server: UIServer) -> dict[str, Any]:
     """Cookies of a logged-in browser (the start-up URL's ``?token=`` traded for the cookie)."""
     context = browser.new_context()
     page = context.new_page()
-    page.goto(ui_server.url(f"tree?token={TOKEN}"))
-    page.wait_for_url(ui_server.url("tree"))
+    page.goto(ui_server.ui_url(f"tree?token={TOKEN}"))
+    page.wait_for_url(ui_server.ui_url("tree"))
     state: dict[str, Any] = context.storage_state()
     context.close()
     return state
@@ -222,3 +244,22 @@ def page(browser: Any, request: pytest.FixtureRequest, login_state: dict[str, An
 @pytest.fixture
 def anonymous_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     yield from new_page(browser, request, locale="en-US")
+
+
+@pytest.fixture(params=["notebook7", "builtin"])
+def layout(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both URL layouts of in-process servers built after this fixture: ``"nbserver/"`` (Notebook
+    7 hosted, the built-in UI under ``/nbserver/``; skipped when it is not installed) and ``""``
+    (Notebook 7 hidden from the server: the built-in UI at ``/tree``). Returns ``PAGES`` of it."""
+    if request.param == "builtin":
+        without_notebook7(monkeypatch)
+        return ""
+    if not NOTEBOOK7:
+        pytest.skip("Notebook 7 is not installed: pip install -e '.[lab]'")
+    return "nbserver/"
+
+
+def without_notebook7(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers built from now on in this test find no Notebook 7 (the rest of the install stays)."""
+    module = importlib.import_module("nbserver.lab.routes")  # the package exports a routes() too
+    monkeypatch.setattr(module, "discover", lambda: dataclasses.replace(discover(), notebook_dir=None))

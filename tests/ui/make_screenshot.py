@@ -57,7 +57,7 @@ def main(out: Path) -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1100, "height": 820})
-                page.goto(server.url(f"tree?token={TOKEN}"))
+                page.goto(server.ui_url(f"tree?token={TOKEN}"))
                 page.click("#new-button")
                 page.click('#new-notebook-items button[data-kernel="python3"]')
                 expect(page.locator("#kernel-status")).to_have_attribute("data-state", "idle", timeout=60_000)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import Client
+from tests.ui.conftest import PAGES, without_notebook7
 
 NOTEBOOK = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []})
 
@@ -67,17 +68,26 @@ def tree(root_dir: Path) -> Path:
     return root_dir
 
 
+@pytest.fixture
+def ui_client(layout: str, io_loop: Any, make_server: Any, make_client: Any) -> Client:
+    """A client of a server built in ``layout`` (the built-in UI under ``/nbserver/`` or at the root)."""
+    client: Client = make_client(io_loop.run_sync(make_server))
+    return client
+
+
 @pytest.mark.parametrize("path", ["", "tree", "tree/sub", "notebooks/nb.ipynb", "edit/a.txt", "view/a.txt"])
-async def test_anonymous_visits_go_to_the_login_page(client: Client, tree: Path, path: str) -> None:
-    r = await client.get(path, auth=None)
+async def test_anonymous_visits_go_to_the_login_page(
+    ui_client: Client, layout: str, tree: Path, path: str
+) -> None:
+    url = layout + path if path else ""
+    r = await ui_client.get(url, auth=None)
     assert r.status == 302
-    assert r.headers["Location"] == "/login?" + urlencode({"next": "/" + path})
+    assert r.headers["Location"] == "/login?" + urlencode({"next": "/" + url})
 
 
 @pytest.mark.parametrize(
     ("path", "status", "location"),
     [
-        ("", 302, "/tree"),
         ("tree", 200, None),
         ("tree/sub", 200, None),
         ("tree/nb.ipynb", 302, "/notebooks/nb.ipynb"),
@@ -99,18 +109,54 @@ async def test_anonymous_visits_go_to_the_login_page(client: Client, tree: Path,
         ("view/missing.png", 404, None),
     ],
 )
-async def test_page_routes(client: Client, tree: Path, path: str, status: int, location: str | None) -> None:
-    r = await client.get(path)
+async def test_page_routes(
+    ui_client: Client, layout: str, tree: Path, path: str, status: int, location: str | None
+) -> None:
+    """The built-in pages, in both layouts, redirect only within the layout's pages."""
+    r = await ui_client.get(layout + path)
     assert r.status == status, r.text
     if location is not None:
-        assert r.headers["Location"] == location
+        assert r.headers["Location"] == "/" + layout + location.lstrip("/")
     if status == 404:
         assert r.headers["Content-Type"].startswith("text/html")
         assert "<h1>404 Not Found</h1>" in r.text
 
 
+async def test_notebook7_owns_tree_notebooks_edit_and_the_built_in_ui_moves(
+    make_server: Any, make_client: Any, tree: Path
+) -> None:
+    """With Notebook 7 hosted, /tree, /notebooks/<file>, /edit/<file> are its pages (its page
+    config), / still goes to default_url (/tree), /view/<file> stays the built-in viewer, and
+    the built-in pages' configuration points at /nbserver/."""
+    if not PAGES:
+        pytest.skip("Notebook 7 is not installed")
+    client = make_client(await make_server())
+    assert (await client.get("")).headers["Location"] == "/tree"
+    for path in ("tree", "tree/sub", "notebooks/nb.ipynb", "edit/a.txt"):
+        r = await client.get(path)
+        assert r.status == 200, path
+        assert '"appName": "Jupyter Notebook"' in r.text, path
+    assert (await client.get("tree/a.txt")).headers["Location"] == "/files/a.txt"  # as Notebook 7
+    for path in ("view/a.txt", "nbserver/view/a.txt", "nbserver/tree"):
+        assert PageParts((await client.get(path)).text).config["pagesUrl"] == "/nbserver/", path
+
+
+async def test_without_notebook7_the_built_in_ui_keeps_the_root(
+    make_server: Any, make_client: Any, monkeypatch: pytest.MonkeyPatch, tree: Path
+) -> None:
+    """Without Notebook 7 the root pages are the built-in ones (pagesUrl "/"); the /nbserver/
+    pages exist too and lead to the root's."""
+    without_notebook7(monkeypatch)
+    client = make_client(await make_server())
+    assert (await client.get("")).headers["Location"] == "/tree"
+    for path in ("tree", "nbserver/tree", "view/a.txt"):
+        assert PageParts((await client.get(path)).text).config["pagesUrl"] == "/", path
+    assert (await client.get("nbserver/tree/nb.ipynb")).headers["Location"] == "/notebooks/nb.ipynb"
+    assert (await client.get("consoles/x")).status == 404  # Notebook 7's page: "not installed"
+
+
 async def test_page_has_a_strict_policy_with_the_nonce_of_its_import_map(client: Client, tree: Path) -> None:
-    r = await client.get("notebooks/nb.ipynb", params={"kernel_name": "python3"})
+    r = await client.get(PAGES + "notebooks/nb.ipynb", params={"kernel_name": "python3"})
     policy = r.headers["Content-Security-Policy"]
     nonce = re.search(r"'nonce-([\w-]+)'", policy)
     assert nonce is not None
@@ -119,14 +165,17 @@ async def test_page_has_a_strict_policy_with_the_nonce_of_its_import_map(client:
     assert policy.endswith("frame-ancestors 'self'")
     parts = PageParts(r.text)
     assert parts.script(type="importmap")[0]["nonce"] == nonce.group(1)
-    assert parts.config == {
+    config = dict(parts.config)
+    config.pop("services", None)  # the optional services' flags, tested with the pages using them
+    assert config == {
         "baseUrl": "/",
+        "pagesUrl": "/" + PAGES,
         "page": "notebook",
         "path": "nb.ipynb",
         "kernelName": "python3",
         "languages": {"en": parts.config["languages"]["en"], "zh": parts.config["languages"]["zh"]},
     }
-    other = await client.get("notebooks/nb.ipynb")
+    other = await client.get(PAGES + "notebooks/nb.ipynb")
     assert other.headers["Content-Security-Policy"] != policy, "a fresh nonce per response"
     assert r.headers["Cache-Control"] == "no-cache"
     assert "_xsrf" in r.cookies()
@@ -135,28 +184,28 @@ async def test_page_has_a_strict_policy_with_the_nonce_of_its_import_map(client:
 async def test_frame_ancestors_reach_every_page(make_server: Any, make_client: Any, tree: Path) -> None:
     origins = ("https://a.example", "https://*.b.example")
     client = make_client(await make_server(frame_ancestors=origins))
-    for path in ("tree", "notebooks/nb.ipynb", "login", "files/a.txt"):
+    for path in (PAGES + "tree", PAGES + "notebooks/nb.ipynb", "login", "files/a.txt"):
         r = await client.get(path)
         assert (
             "frame-ancestors 'self' https://a.example https://*.b.example"
             in r.headers["Content-Security-Policy"]
         ), path
     assert "frame-ancestors 'none'" in (await client.get("api/status")).headers["Content-Security-Policy"]
-    missing = await client.get("tree/missing")
+    missing = await client.get(PAGES + "tree/missing")
     assert "frame-ancestors 'self' https://a.example" in missing.headers["Content-Security-Policy"]
 
 
 async def test_names_are_escaped_in_the_page(client: Client, root_dir: Path) -> None:
     name = "a<b>&\"c'<!--<script>"
     (root_dir / name).mkdir()
-    r = await client.get("tree/" + re.sub(r"[^\w]", lambda m: f"%{ord(m.group()):02X}", name))
+    r = await client.get(PAGES + "tree/" + re.sub(r"[^\w]", lambda m: f"%{ord(m.group()):02X}", name))
     assert r.status == 200
     assert "<b>" not in r.text and "<!--" not in r.text and "<script>&" not in r.text
     assert PageParts(r.text).config["path"] == name
 
 
 async def test_every_asset_of_a_page_is_versioned_public_and_cacheable(client: Client, tree: Path) -> None:
-    page = PageParts((await client.get("notebooks/nb.ipynb")).text)
+    page = PageParts((await client.get(PAGES + "notebooks/nb.ipynb")).text)
     modules = page.import_map["imports"]
     assert "/static/js/pages/notebook.js" in modules and "/static/js/notebook/kernel.js" in modules
     urls = [u for u in page.urls if u.startswith("/static/")] + list(modules.values())
@@ -199,24 +248,25 @@ async def test_custom_css(make_server: Any, make_client: Any, tmp_path: Path) ->
     empty = await client.get("custom/custom.css", auth=None)
     assert (empty.status, empty.headers["Content-Type"]) == (200, "text/css; charset=UTF-8")
     assert empty.text == "/* no custom.css */\n"
-    link = PageParts((await client.get("tree")).text).urls
+    link = PageParts((await client.get(PAGES + "tree")).text).urls
     assert "/custom/custom.css?v=0" in link
     custom.mkdir()
     (custom / "custom.css").write_text("body { color: red }")
     r = await client.get("custom/custom.css", auth=None, params={"v": "1"})
     assert r.body == b"body { color: red }"
     assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    stylesheets = [u for u in PageParts((await client.get("tree")).text).urls if ".css" in u]
+    stylesheets = [u for u in PageParts((await client.get(PAGES + "tree")).text).urls if ".css" in u]
     assert re.fullmatch(r"/custom/custom\.css\?v=[0-9a-f]{12}", stylesheets[-1]), "loaded last, versioned"
 
 
 async def test_base_url_prefixes_every_url(make_server: Any, make_client: Any, tree: Path) -> None:
     client = make_client(await make_server(base_url="/jp/"))
     assert (await client.get("")).headers["Location"] == "/jp/tree"
-    assert (await client.get("tree", auth=None)).headers["Location"] == "/jp/login?next=%2Fjp%2Ftree"
-    assert (await client.get("tree/nb.ipynb")).headers["Location"] == "/jp/notebooks/nb.ipynb"
-    page = PageParts((await client.get("notebooks/nb.ipynb")).text)
-    assert page.config["baseUrl"] == "/jp/"
+    login = "/jp/login?" + urlencode({"next": f"/jp/{PAGES}tree"})
+    assert (await client.get(PAGES + "tree", auth=None)).headers["Location"] == login
+    assert (await client.get(PAGES + "tree/nb.ipynb")).headers["Location"] == f"/jp/{PAGES}notebooks/nb.ipynb"
+    page = PageParts((await client.get(PAGES + "notebooks/nb.ipynb")).text)
+    assert page.config["baseUrl"] == "/jp/" and page.config["pagesUrl"] == f"/jp/{PAGES}"
     assert all(u.startswith("/jp/") for u in page.urls), page.urls
     assert all(k.startswith("/jp/static/js/") for k in page.import_map["imports"])
     assert (await client.get("static/js/api.js", auth=None)).status == 200
@@ -224,7 +274,7 @@ async def test_base_url_prefixes_every_url(make_server: Any, make_client: Any, t
 
 async def test_samesite_none_cookies_are_secure(make_server: Any, make_client: Any) -> None:
     client = make_client(await make_server(cookie_samesite="None"))
-    r = await client.get("tree", auth="query")
+    r = await client.get(PAGES + "tree", auth="query")
     assert r.status == 302
     cookies = r.headers.get_list("Set-Cookie")
     assert len(cookies) == 2

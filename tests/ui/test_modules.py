@@ -102,7 +102,7 @@ OUTPUTS = """async () => {
 def module_page(browser: Any, ui_server: UIServer, login_state: dict[str, Any]) -> Any:
     context = browser.new_context(storage_state=login_state, locale="en-US")
     page = context.new_page()
-    page.goto(ui_server.url("tree"))
+    page.goto(ui_server.ui_url("tree"))
     page.locator("html[data-ready=true]").wait_for(state="attached")
     yield page
     context.close()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import OTHER_KERNEL, UIServer, eventually, requires_chromium
+from tests.ui.conftest import OTHER_KERNEL, UIServer, eventually, open_ui_page, requires_chromium
 from tests.ui.images import solid_png
 
 pytestmark = requires_chromium
@@ -27,7 +27,7 @@ def expect(locator: Any) -> Any:
 
 
 def open_notebook(page: Any, server: UIServer, path: str) -> None:
-    page.goto(server.url(f"notebooks/{path}"))
+    page.goto(server.ui_url(f"notebooks/{path}"))
     expect(page.locator("#kernel-status")).to_have_attribute("data-state", "idle", timeout=60_000)
 
 
@@ -71,11 +71,11 @@ def _no_kernels_left(ui_server: UIServer) -> Any:
 
 
 def test_create_run_save_and_reload(page: Any, ui_server: UIServer) -> None:
-    page.goto(ui_server.url("tree"))
+    open_ui_page(page, ui_server.ui_url("tree"))  # the New menu works once the page is set up
     page.click("#new-button")
     page.click('#new-notebook-items button[data-kernel="python3"]')
     expect(page).to_have_url(
-        re.compile(r"/notebooks/Untitled\d*\.ipynb$"), timeout=60_000
+        re.compile(rf"^{re.escape(ui_server.ui_url('notebooks/'))}Untitled\d*\.ipynb$"), timeout=60_000
     )  # no ?kernel_name=
     path = page.url.rsplit("/notebooks/", 1)[1]
     expect(page.locator("#kernel-status")).to_have_attribute("data-state", "idle", timeout=60_000)
@@ -141,7 +141,7 @@ def test_rename_from_title(page: Any, ui_server: UIServer) -> None:
     dialog = page.locator("dialog.modal")
     dialog.locator("input").fill("after")
     dialog.locator(".dialog-ok").click()
-    page.wait_for_url(ui_server.url("notebooks/after.ipynb"))
+    page.wait_for_url(ui_server.ui_url("notebooks/after.ipynb"))
     expect(page.locator("#title")).to_have_text("after.ipynb")
     assert (ui_server.root / "after.ipynb").exists() and not (ui_server.root / "before.ipynb").exists()
     assert [s["path"] for s in ui_server.api("GET", "api/sessions")] == ["after.ipynb"]

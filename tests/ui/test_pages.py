@@ -8,12 +8,14 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from tests.ui.conftest import (
     EMBEDDER_PORT,
     FRAME_ANCESTOR,
+    PAGES,
     TOKEN,
     UIServer,
     eventually,
@@ -33,30 +35,36 @@ def expect(target: Any) -> Any:
 
 def test_login_with_the_token_and_log_out(anonymous_page: Any, ui_server: UIServer) -> None:
     page = anonymous_page
-    page.goto(ui_server.url("tree"))
-    expect(page).to_have_url(ui_server.url("login?next=%2Ftree"))
+    page.goto(ui_server.ui_url("tree"))
+    expect(page).to_have_url(ui_server.url("login?" + urlencode({"next": "/" + PAGES + "tree"})))
     expect(page.locator("label[for=password]")).to_have_text("Token")
     page.fill("#password", "wrong")
     page.click("button[type=submit]")
     expect(page.locator(".error")).to_have_text("Invalid credentials")
     page.fill("#password", TOKEN)
     page.click("button[type=submit]")
-    expect(page).to_have_url(ui_server.url("tree"))
+    expect(page).to_have_url(ui_server.ui_url("tree"))
     expect(page.locator("#new-button")).to_have_text("New")
     page.click("a.logout")
     expect(page.locator("h1")).to_have_text("You have logged out")
-    page.goto(ui_server.url("tree"))
+    page.goto(ui_server.ui_url("tree"))
     expect(page).to_have_url(re.compile(r"/login\?next="))
 
 
 def test_home_is_the_file_browser(page: Any, ui_server: UIServer) -> None:
-    page.goto(ui_server.url())
-    expect(page).to_have_url(ui_server.url("tree"))
+    """/nbserver leads to the built-in file browser, wherever it lives; the brand link too."""
+    page.goto(ui_server.url("nbserver"))
+    expect(page).to_have_url(ui_server.ui_url("tree"))
+    expect(page).to_have_title("Files")
+    (ui_server.root / "home.txt").write_text("x")
+    page.goto(ui_server.ui_url("edit/home.txt"))
+    page.click("a.brand")
+    expect(page).to_have_url(ui_server.ui_url("tree"))
     expect(page).to_have_title("Files")
 
 
 def test_switch_to_chinese_and_back(page: Any, ui_server: UIServer) -> None:
-    page.goto(ui_server.url("tree"))
+    page.goto(ui_server.ui_url("tree"))
     expect(page.locator("#new-button")).to_have_text("New")
     page.select_option("#lang-select", "zh")
     expect(page.locator("#new-button")).to_have_text("新建")
@@ -77,7 +85,7 @@ def chinese_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def test_the_browser_language_picks_chinese(chinese_page: Any, ui_server: UIServer) -> None:
     page = chinese_page
-    page.goto(ui_server.url("tree"))  # anonymous: the login page
+    page.goto(ui_server.ui_url("tree"))  # anonymous: the login page
     expect(page.locator("h1")).to_have_text("登录")
     expect(page.locator("label[for=password]")).to_have_text("令牌")
     page.fill("#password", TOKEN)
@@ -88,7 +96,7 @@ def test_the_browser_language_picks_chinese(chinese_page: Any, ui_server: UIServ
 
 def test_edit_a_text_file(page: Any, ui_server: UIServer) -> None:
     (ui_server.root / "notes.txt").write_text("first line\n")
-    page.goto(ui_server.url("edit/notes.txt"))
+    page.goto(ui_server.ui_url("edit/notes.txt"))
     editor = page.locator("#editor")
     expect(editor).to_have_value("first line\n")
     expect(page.locator("#last-saved")).to_contain_text("Last saved")
@@ -106,15 +114,15 @@ def test_edit_a_text_file(page: Any, ui_server: UIServer) -> None:
 
 def test_edit_refuses_binary_files(page: Any, ui_server: UIServer) -> None:
     (ui_server.root / "blob.bin").write_bytes(b"\xff\xfe\x00binary")
-    page.goto(ui_server.url("edit/blob.bin"))
+    page.goto(ui_server.ui_url("edit/blob.bin"))
     expect(page.locator("#not-text")).to_be_visible()
     expect(page.locator("#editor")).to_be_disabled()
-    expect(page.locator("#view")).to_have_attribute("href", "/view/blob.bin")
+    expect(page.locator("#view")).to_have_attribute("href", f"/{PAGES}view/blob.bin")
 
 
 def test_view_an_image_and_an_html_file(page: Any, ui_server: UIServer) -> None:
     (ui_server.root / "pic.png").write_bytes(solid_png(3, 2, (0, 128, 0)))
-    page.goto(ui_server.url("view/pic.png"))
+    page.goto(ui_server.ui_url("view/pic.png"))
     image = page.locator("#viewer img")
     expect(image).to_have_attribute("src", "/files/pic.png")
     page.wait_for_function("() => document.querySelector('#viewer img').naturalWidth === 3")
@@ -124,7 +132,7 @@ def test_view_an_image_and_an_html_file(page: Any, ui_server: UIServer) -> None:
         "<h1>Hello</h1><script>try { parent.document.title = 'pwned' }"
         " catch (e) { document.body.dataset.blocked = 'yes' }</script>"
     )
-    page.goto(ui_server.url("view/page.html"))
+    page.goto(ui_server.ui_url("view/page.html"))
     expect(page.frame_locator("#viewer iframe").locator("h1")).to_have_text("Hello")
     # the file's script runs, sandboxed in its own origin: it cannot reach the page
     expect(page.frame_locator("#viewer iframe").locator("body")).to_have_attribute("data-blocked", "yes")
@@ -132,7 +140,7 @@ def test_view_an_image_and_an_html_file(page: Any, ui_server: UIServer) -> None:
 
 
 def test_custom_css_is_loaded_last(page: Any, ui_server: UIServer) -> None:
-    response = page.goto(ui_server.url("tree"))
+    response = page.goto(ui_server.ui_url("tree"))
     assert response is not None
     links = page.locator("link[rel=stylesheet]")
     expect(links.last).to_have_attribute("href", re.compile(r"^/custom/custom\.css\?v=\w+$"))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import UIServer, eventually, requires_chromium
+from tests.ui.conftest import PAGES, UIServer, eventually, requires_chromium
 
 pytestmark = requires_chromium
 
@@ -35,7 +35,7 @@ def tree(page: Any, ui_server: UIServer) -> Path:
         for entry in sorted(work.rglob("*"), reverse=True):
             entry.rmdir() if entry.is_dir() else entry.unlink()
     work.mkdir(exist_ok=True)
-    page.goto(ui_server.url("tree/work"))
+    page.goto(ui_server.ui_url("tree/work"))
     expect(page.locator("#empty")).to_be_visible()
     return work
 
@@ -50,16 +50,16 @@ def test_listing_with_breadcrumbs(page: Any, ui_server: UIServer, tree: Path) ->
     names = page.locator("#listing .entry-name")
     expect(names).to_have_text(["sub dir", "a <b> & c.txt"])  # folders first; names as text
     expect(row(page, "a <b> & c.txt").locator("a.entry-name")).to_have_attribute(
-        "href", "/edit/work/a%20%3Cb%3E%20%26%20c.txt"
+        "href", f"/{PAGES}edit/work/a%20%3Cb%3E%20%26%20c.txt"
     )
     row(page, "sub dir").locator("a.entry-name").click()
-    page.wait_for_url(ui_server.url("tree/work/sub%20dir"))
+    page.wait_for_url(ui_server.ui_url("tree/work/sub%20dir"))
     expect(page.locator("#breadcrumbs a")).to_have_text(["", "work", "sub dir"])
     expect(row(page, "deep.ipynb").locator("a.entry-name")).to_have_attribute(
-        "href", "/notebooks/work/sub%20dir/deep.ipynb"
+        "href", f"/{PAGES}notebooks/work/sub%20dir/deep.ipynb"
     )
     page.locator("#breadcrumbs a", has_text="work").click()
-    page.wait_for_url(ui_server.url("tree/work"))
+    page.wait_for_url(ui_server.ui_url("tree/work"))
 
 
 def test_new_text_file_and_folder(page: Any, ui_server: UIServer, tree: Path) -> None:
@@ -73,7 +73,7 @@ def test_new_text_file_and_folder(page: Any, ui_server: UIServer, tree: Path) ->
         "src", re.compile("/kernelspecs/python3/logo-64x64.png$")
     )
     page.click("#new-file")
-    page.wait_for_url(ui_server.url("edit/work/untitled.txt"))
+    page.wait_for_url(ui_server.ui_url("edit/work/untitled.txt"))
     assert (tree / "untitled.txt").read_text() == ""
 
 

@@ -12,18 +12,29 @@ database, memory in the tests) plugs in by implementing them. Rules every implem
   denied. Foreign exceptions (``OSError``...) are translated at this boundary.
 - Writes are all-or-nothing: a failed or interrupted save leaves the old content or the new,
   never a mix; a chunked upload becomes visible only when its last chunk arrives.
+
+Events: with ``events`` set (the server's bus, connected when the events routes are mounted),
+every implementation emits jupyter_server's ``contents_service/v1`` events, after an action
+succeeds, without doing anything itself: the ABC wraps the subclass's ``get`` (``get``),
+``save`` (``save``; a chunked upload at its last chunk only), ``new_untitled`` (``save``),
+``rename`` and ``copy`` (``path`` the new path, ``source_path`` the old), ``delete``. Only the
+outermost call emits: a ``get`` made inside a ``save`` (or a ``super().save``) is part of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...errors import BadRequest, NBServerError, NotFound
+from ..events.bus import EventSink
+from ..events.schemas import CONTENTS
 from . import paths
 from .models import SaveRequest, new_notebook_bytes, untitled_name
 
@@ -31,6 +42,67 @@ __all__ = ["Checkpoints", "ContentsManager", "Download", "EntryKind", "Model"]
 
 Model = dict[str, Any]
 EntryKind = Literal["file", "directory"]
+
+log = logging.getLogger("nbserver.app")
+
+# -- events (see the module docstring) ---------------------------------------------------------
+
+#: True while an emitting method runs: the calls it makes are part of its action
+_EMITTING: ContextVar[bool] = ContextVar("nbserver_contents_emitting", default=False)
+_Describe = Callable[[tuple[Any, ...], dict[str, Any], Any], "dict[str, Any] | None"]
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
+    return kwargs[name] if name in kwargs else args[index]
+
+
+def _saved(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> dict[str, Any] | None:
+    if _arg(args, kwargs, 1, "request").chunk not in (None, -1):
+        return None  # an upload is saved when its last chunk is
+    return {"action": "save", "path": result[0]["path"]}
+
+
+#: the event of each emitting method, from its arguments and result (None: no event)
+_EVENTS: dict[str, _Describe] = {
+    "get": lambda args, kwargs, model: {"action": "get", "path": model["path"]},
+    "save": _saved,
+    "new_untitled": lambda args, kwargs, model: {"action": "save", "path": model["path"]},
+    "rename": lambda args, kwargs, model: {
+        "action": "rename",
+        "path": model["path"],
+        "source_path": paths.normalize(_arg(args, kwargs, 0, "old_path")),
+    },
+    "copy": lambda args, kwargs, model: {
+        "action": "copy",
+        "path": model["path"],
+        "source_path": paths.normalize(_arg(args, kwargs, 0, "from_path")),
+    },
+    "delete": lambda args, kwargs, _: {
+        "action": "delete",
+        "path": paths.normalize(_arg(args, kwargs, 0, "path")),
+    },
+}
+
+
+def _emitting(method: Callable[..., Awaitable[Any]], describe: _Describe) -> Callable[..., Awaitable[Any]]:
+    """``method``, emitting its event once it succeeded when it is the outermost emitting call."""
+
+    @functools.wraps(method)
+    async def emitting(self: ContentsManager, *args: Any, **kwargs: Any) -> Any:
+        if _EMITTING.get():
+            return await method(self, *args, **kwargs)
+        token = _EMITTING.set(True)
+        try:
+            result = await method(self, *args, **kwargs)
+        finally:
+            _EMITTING.reset(token)
+        data = describe(args, kwargs, result) if self.events is not None else None
+        if data is not None:
+            self._emit(data)
+        return result
+
+    emitting.__dict__["_emits_event"] = True
+    return emitting
 
 
 @dataclass(frozen=True)
@@ -75,6 +147,23 @@ class ContentsManager(ABC):
 
     allow_hidden: bool = False
     checkpoints: Checkpoints
+    #: where the contents events go (None: nowhere); see the module docstring
+    events: EventSink | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, describe in _EVENTS.items():
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_emits_event", False):
+                setattr(cls, name, _emitting(method, describe))
+
+    def _emit(self, data: dict[str, Any]) -> None:
+        """Emit a contents event; the action already succeeded, so a failure is only logged."""
+        assert self.events is not None
+        try:
+            self.events.emit(CONTENTS, data)
+        except Exception:
+            log.exception("Could not emit the contents event %s", data)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -182,6 +271,8 @@ class ContentsManager(ABC):
             name = untitled_name(type, ext, names.__contains__)
             model, _ = await self.save(paths.join(directory, name), SaveRequest(type, data, None, None))
         return model
+
+    new_untitled = _emitting(new_untitled, _EVENTS["new_untitled"])  # type: ignore[assignment]
 
     @functools.cached_property
     def _untitled_lock(self) -> asyncio.Lock:

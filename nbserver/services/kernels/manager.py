@@ -13,26 +13,35 @@ independent of the server process, with their sockets in a ``state_dir`` that ou
 :meth:`KernelManager.startup` re-attaches the recorded kernels that still run (as
 :class:`~.adopted.AdoptedKernel`) and forgets the others. :meth:`KernelManager.shutdown` stops
 every kernel unless ``config.keep_kernels``, which leaves them running, recorded.
+
+Events: with ``events`` set (the server's bus), :meth:`~KernelManager.start`,
+:meth:`~KernelManager.interrupt`, :meth:`~KernelManager.restart`,
+:meth:`~KernelManager.shutdown_kernel` and culling emit jupyter_server's ``kernel_actions/v1``
+events: ``status`` ``"success"``, or ``"error"`` with the error's ``status_code`` and message
+(as jupyter_server, an unknown kernel id is not an action and emits nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...config import ServerConfig
 from ...context import Activity
 from ...errors import BadRequest, ConfigError, Conflict, NBServerError, NotFound
 from ...protocol.wire import string_field
 from ..contents import paths
+from ..events.bus import EventSink
+from ..events.schemas import KERNEL_ACTIONS, kernel_action
 from ..kernelspecs.manager import KernelSpec, KernelSpecManager
 from .adopted import AdoptedKernel, kernel_pid, pid_alive, probe
 from .channels import KernelChannels
@@ -65,6 +74,41 @@ _UNTRACKED = frozenset(
         "execute_input",
     }
 )
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
+
+
+def _action(action: str) -> Callable[[_Method], _Method]:
+    """Emit a ``kernel_actions`` event for each call of the decorated method (see the module
+    docstring): its first argument is a kernel id, or for ``start`` the kernelspec name."""
+
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        async def emitting(self: KernelManager, *args: Any, **kwargs: Any) -> Any:
+            if action == "start":
+                kernel_id, name = kwargs.get("kernel_id"), args[0] if args else kwargs.get("name")
+                if kernel_id in self.kernels or kernel_id in self._starting:  # joins one: no action
+                    return await method(self, *args, **kwargs)
+            else:
+                kernel_id = args[0] if args else kwargs["kernel_id"]
+                known = self.kernels.get(kernel_id)
+                if known is None:  # 404: no kernel, no action
+                    return await method(self, *args, **kwargs)
+                name = known.name
+            try:
+                result = await method(self, *args, **kwargs)
+            except Exception as exc:
+                self.emit_action(action, kernel_id, name, exc)
+                raise
+            if isinstance(result, Kernel):
+                kernel_id, name = result.id, result.name
+            self.emit_action(action, kernel_id, name)
+            return result
+
+        return emitting  # type: ignore[return-value]
+
+    return decorate
 
 
 class KernelManager:
@@ -111,6 +155,7 @@ class KernelManager:
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self.restarts = Restarts(self)
+        self.events: EventSink | None = None  # where kernel_actions events go (module docstring)
         if activity is not None:
             activity.gauges["kernels"] = lambda: len(self.kernels)
             activity.gauges["connections"] = lambda: sum(k.connections for k in self.kernels.values())
@@ -143,6 +188,7 @@ class KernelManager:
                 return self.root_dir
             current = paths.split(current)[0]
 
+    @_action("start")
     async def start(
         self,
         name: str | None = None,
@@ -271,6 +317,18 @@ class KernelManager:
             if self.activity is not None:
                 self.activity.touch()
 
+    def emit_action(
+        self, action: str, kernel_id: str | None, name: str | None, error: Exception | None = None
+    ) -> None:
+        """Emit a ``kernel_actions`` event (when ``events`` is set); a failure is only logged."""
+        if self.events is None:
+            return
+        data = kernel_action(action, kernel_id, name, error)
+        try:
+            self.events.emit(KERNEL_ACTIONS, data)
+        except Exception:
+            log.exception("Could not emit the kernel event %s", data)
+
     def background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
         """Run ``coro`` as a task the manager keeps (and :meth:`shutdown` waits for)."""
         task: asyncio.Future[Any] = asyncio.ensure_future(coro)
@@ -280,6 +338,7 @@ class KernelManager:
 
     # -- control ---------------------------------------------------------------------------------
 
+    @_action("interrupt")
     async def interrupt(self, kernel_id: str) -> None:
         """Interrupt what the kernel runs (by signal or message, as its kernelspec says).
 
@@ -311,6 +370,7 @@ class KernelManager:
         if kernel.execution_state == "dead":
             raise Conflict(f"Kernel {kernel.id} is dead ({kernel.reason}): restart it", reason="kernel dead")
 
+    @_action("restart")
     async def restart(self, kernel_id: str) -> Kernel:
         """Restart and wait until the new kernel is ready; one asked for while a restart runs
         joins it. See :mod:`.restarts` for the contract and :meth:`.Restarts.restart` for
@@ -318,6 +378,7 @@ class KernelManager:
         failed"``, the kernel then ``dead``)."""
         return await self.restarts.restart(self.get(kernel_id))
 
+    @_action("shutdown")
     async def shutdown_kernel(self, kernel_id: str) -> None:
         await self.remove(self.get(kernel_id))
 
@@ -497,5 +558,6 @@ class KernelManager:
                 continue
             log.info("Culling kernel %s (%s, idle %.0f s)", kernel.id, kernel.execution_state, idle)
             await self.remove(kernel)
+            self.emit_action("shutdown", kernel.id, kernel.name)
             culled.append(kernel.id)
         return culled

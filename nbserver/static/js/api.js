@@ -2,7 +2,7 @@
 // authenticated by the login cookie; unsafe ones echo the `_xsrf` cookie in X-XSRFToken, as the
 // server requires for cookie-authenticated requests.
 
-import { baseUrl } from "./config.js";
+import { baseUrl, pagesUrl } from "./config.js";
 
 export class ApiError extends Error {
   constructor(status, message, reason) {
@@ -24,14 +24,22 @@ export function encodePath(path) {
     .join("/");
 }
 
-/** "<base>/<page>/<path>", e.g. pageUrl("notebooks", "a b.ipynb") -> "/notebooks/a%20b.ipynb". */
-export function pageUrl(page, path = "") {
+function joinUrl(prefix, page, path) {
   const encoded = encodePath(path);
-  return baseUrl + page + (encoded ? "/" + encoded : "");
+  return prefix + page + (encoded ? "/" + encoded : "");
 }
 
+/**
+ * A page of this UI, from the page config's pagesUrl: pageUrl("notebooks", "a b.ipynb") ->
+ * "/notebooks/a%20b.ipynb", or "/nbserver/notebooks/a%20b.ipynb" when Notebook 7 owns /notebooks.
+ */
+export function pageUrl(page, path = "") {
+  return joinUrl(pagesUrl, page, path);
+}
+
+/** "<base>/files/<path>": the file itself (a server route, not a page of this UI). */
 export function filesUrl(path, { download = false } = {}) {
-  return pageUrl("files", path) + (download ? "?download=1" : "");
+  return joinUrl(baseUrl, "files", path) + (download ? "?download=1" : "");
 }
 
 export function joinPath(directory, name) {
@@ -64,7 +72,9 @@ export async function request(method, path, { body, query } = {}) {
   for (const [key, value] of Object.entries(query || {})) url.searchParams.set(key, value);
   const headers = { Accept: "application/json" };
   if (!["GET", "HEAD"].includes(method)) headers["X-XSRFToken"] = xsrfToken();
-  const init = { method, headers, credentials: "same-origin" };
+  // never from the HTTP cache: API responses carry Last-Modified and no Cache-Control (as
+  // jupyter_server's), so a browser could reuse a directory listing from before an upload
+  const init = { method, headers, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -1,11 +1,13 @@
 // /notebooks/<path>: loads the notebook, opens (or joins) its session, connects the kernel, and
-// wires the toolbar, the keyboard, saving, checkpoints, renaming and changing the kernel.
+// wires the toolbar, the keyboard, saving, checkpoints, renaming, changing the kernel and
+// File ▸ Download as.
 
 import { baseName, contents, kernels, kernelspecs, pageUrl, parentPath, sessions } from "../api.js";
 import { config } from "../config.js";
 import { confirmDialog, promptDialog, showError, toast } from "../dialog.js";
 import { $, clear, h } from "../dom.js";
 import { formatDate, t } from "../i18n.js";
+import { setupDownloadMenu } from "../notebook/download.js";
 import { Kernel } from "../notebook/kernel.js";
 import { Notebook } from "../notebook/notebook.js";
 import { startPage } from "../page.js";
@@ -237,7 +239,8 @@ startPage(async () => {
   bindToolbar();
   bindKeyboard();
   showTitle();
-  const [defaultKernel, model] = await Promise.all([fillKernelMenu(), load()]);
+  const downloads = setupDownloadMenu({ path: () => path, metadata: () => notebook.meta.metadata, saver });
+  const [defaultKernel, model] = await Promise.all([fillKernelMenu(), load(), downloads]);
   saver.start();
   const wanted = config.kernelName || model.content.metadata?.kernelspec?.name;
   const kernelName = wanted && wanted in specs ? wanted : defaultKernel;

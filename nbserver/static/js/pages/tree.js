@@ -1,9 +1,11 @@
-// /tree/<dir>: the file browser and the running sessions and kernels.
+// /tree/<dir>: the file browser, the running sessions, kernels and terminals, and the IPython
+// Parallel clusters (a tab shown where the server runs them).
 
 import { showError } from "../dialog.js";
 import { $ } from "../dom.js";
 import { config } from "../config.js";
 import { startPage } from "../page.js";
+import { refreshClusters } from "../tree/clusters.js";
 import { Listing } from "../tree/listing.js";
 import { setupNewMenu } from "../tree/newmenu.js";
 import { refreshRunning } from "../tree/running.js";
@@ -13,6 +15,12 @@ const RUNNING_POLL_MS = 10_000;
 
 function setupTabs() {
   const tabs = { files: [$("#tab-files"), $("#files-panel")], running: [$("#tab-running"), $("#running-panel")] };
+  const refreshers = { running: refreshRunning };
+  if (config.services?.clusters) {
+    tabs.clusters = [$("#tab-clusters"), $("#clusters-panel")];
+    refreshers.clusters = refreshClusters;
+    $("#tab-clusters").hidden = false;
+  }
   let timer = null;
   const show = (name) => {
     for (const [key, [tab, panel]] of Object.entries(tabs)) {
@@ -20,13 +28,13 @@ function setupTabs() {
       panel.hidden = key !== name;
     }
     clearInterval(timer);
-    if (name === "running") {
-      refreshRunning().catch(showError);
-      timer = setInterval(() => refreshRunning().catch(() => {}), RUNNING_POLL_MS);
+    const refresh = refreshers[name];
+    if (refresh) {
+      refresh().catch(showError);
+      timer = setInterval(() => refresh().catch(() => {}), RUNNING_POLL_MS);
     }
   };
-  $("#tab-files").addEventListener("click", () => show("files"));
-  $("#tab-running").addEventListener("click", () => show("running"));
+  for (const name of Object.keys(tabs)) tabs[name][0].addEventListener("click", () => show(name));
 }
 
 startPage(async () => {

@@ -1,10 +1,14 @@
-// The New menu: one notebook entry per kernelspec (display name and logo), a text file, a folder.
+// The New menu: one notebook entry per kernelspec (display name and logo), a text file, a folder,
+// and a terminal where the server has terminals (the page configuration's services.terminals).
 // A new notebook is created untitled in the current directory and opened with
-// /notebooks/<path>?kernel_name=<name>, the classic notebook's flow.
+// /notebooks/<path>?kernel_name=<name>, the classic notebook's flow; a new terminal is created
+// with POST /api/terminals and opened at /terminals/<name>.
 
-import { contents, kernelspecs, pageUrl } from "../api.js";
+import { contents, kernelspecs, pageUrl, request } from "../api.js";
+import { config } from "../config.js";
 import { showError } from "../dialog.js";
 import { $, clear, h } from "../dom.js";
+import { dropdown } from "./menu.js";
 
 function logo(spec) {
   const url = spec.resources?.["logo-64x64"] || spec.resources?.["logo-32x32"];
@@ -12,24 +16,7 @@ function logo(spec) {
 }
 
 export async function setupNewMenu(listing) {
-  const menu = $("#new-menu");
-  const button = $("#new-button");
-  const items = menu.querySelector(".menu-items");
-  const close = () => {
-    items.hidden = true;
-    button.setAttribute("aria-expanded", "false");
-  };
-  button.addEventListener("click", (event) => {
-    event.stopPropagation();
-    items.hidden = !items.hidden;
-    button.setAttribute("aria-expanded", String(!items.hidden));
-  });
-  document.addEventListener("click", (event) => {
-    if (!menu.contains(event.target)) close();
-  });
-  document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") close();
-  });
+  const close = dropdown($("#new-menu"));
 
   const create = async (body, page, query = "") => {
     close();
@@ -43,6 +30,18 @@ export async function setupNewMenu(listing) {
   };
   $("#new-file").addEventListener("click", () => create({ type: "file", ext: ".txt" }, "edit"));
   $("#new-folder").addEventListener("click", () => create({ type: "directory" }, null));
+  if (config.services?.terminals) {
+    for (const element of document.querySelectorAll(".new-terminal")) element.hidden = false;
+    $("#new-terminal").addEventListener("click", async () => {
+      close();
+      try {
+        const terminal = await request("POST", "api/terminals");
+        window.location.assign(pageUrl("terminals", terminal.name));
+      } catch (error) {
+        showError(error, "tree.createFailed");
+      }
+    });
+  }
 
   const { default: defaultName, kernelspecs: specs } = await kernelspecs.list();
   const names = Object.keys(specs).sort((a, b) => (a === defaultName ? -1 : b === defaultName ? 1 : a.localeCompare(b)));

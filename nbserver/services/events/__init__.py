@@ -1,0 +1,1 @@
+"""``/api/events`` and ``/api/events/subscribe``: the server's event bus (jupyter_events' records)."""
