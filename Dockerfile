@@ -12,14 +12,15 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*
 
-RUN useradd --create-home --uid 1000 --shell /bin/bash jovyan
+RUN useradd --create-home --uid 1000 --shell /bin/bash jovyan \
+    && install -d -o 1000 -g 1000 /home/jovyan/work
 
 WORKDIR /opt/nbserver
 COPY pyproject.toml README.md api.yaml ./
 COPY nbserver ./nbserver
 RUN pip install --no-cache-dir ".[nbconvert,terminals]"
 
-USER jovyan
+USER 1000:1000
 WORKDIR /home/jovyan/work
 EXPOSE 8888
 
