@@ -64,9 +64,19 @@ class EventSink(Protocol):
     ) -> Record: ...
 
 
-def _jsonschema() -> Any:
-    """jsonschema, imported when first needed (it is slow to import; it has no type stubs)."""
-    return importlib.import_module("jsonschema")
+def _compile(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """A draft 7 validator of ``schema`` (fastjsonschema, as notebooks are validated: jsonschema's
+    import can take seconds, as it parses a grammar at import where rfc3987-syntax is installed).
+
+    Raises:
+        ConfigError: ``schema`` is not a valid JSON schema.
+    """
+    fastjsonschema = importlib.import_module("fastjsonschema")
+    try:
+        validate: Callable[[Any], Any] = fastjsonschema.compile(dict(schema))
+    except fastjsonschema.JsonSchemaDefinitionException as exc:
+        raise ConfigError(f"event schema {schema.get('$id')} is not a valid JSON schema: {exc}") from exc
+    return validate
 
 
 def _utc_iso(moment: datetime) -> str:
@@ -76,23 +86,22 @@ def _utc_iso(moment: datetime) -> str:
 @dataclass
 class EventSchema:
     """A registered schema: its ``$id``, ``version`` (a string) and the schema itself. The
-    validator is compiled on first use (jsonschema is imported then, not with nbserver)."""
+    validator is compiled on first use (not when a server starts)."""
 
     id: str
     version: str
     schema: Mapping[str, Any]
-    _validator: Any = field(default=None, repr=False)
+    _validator: Callable[[Any], Any] | None = field(default=None, repr=False)
 
     def problem(self, data: Mapping[str, Any]) -> str | None:
-        """Why ``data`` does not match the schema (the most relevant error), or None."""
-        jsonschema = _jsonschema()
+        """Why ``data`` does not match the schema (the first error found), or None."""
         if self._validator is None:
-            self._validator = jsonschema.Draft7Validator(self.schema)
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(data))
-        if error is None:
-            return None
-        where = "/".join(str(p) for p in error.absolute_path)
-        return f"{error.message} (at {where or 'the top'})"
+            self._validator = _compile(self.schema)
+        try:
+            self._validator(data)
+        except importlib.import_module("fastjsonschema").JsonSchemaValueException as exc:
+            return str(exc.message)
+        return None
 
 
 class Subscription:
@@ -170,17 +179,20 @@ class EventBus:
         limit: each subscription's default queue bound, in records.
     """
 
-    def __init__(self, schemas: Iterable[Mapping[str, Any]] = (), *, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(
+        self, schemas: Iterable[Mapping[str, Any]] = (), *, limit: int = DEFAULT_LIMIT, check: bool = True
+    ) -> None:
         self.limit = limit
         self._schemas: dict[str, EventSchema] = {}
         self._subscriptions: list[Subscription] = []
         for schema in schemas:
-            self.register(schema)
+            self.register(schema, check=check)
 
     # -- schemas ---------------------------------------------------------------------------------
 
-    def register(self, schema: Mapping[str, Any]) -> EventSchema:
-        """Register ``schema`` under its ``$id``.
+    def register(self, schema: Mapping[str, Any], *, check: bool = True) -> EventSchema:
+        """Register ``schema`` under its ``$id``; ``check=False`` leaves compiling it (and finding
+        it invalid) to its first event (the core schemas: a test compiles them).
 
         Raises:
             ConfigError: no string ``$id``, no ``version`` (string or integer), an id already
@@ -195,12 +207,8 @@ class EventBus:
             raise ConfigError(f"event schema {schema_id} is already registered")
         if schema.get("type") != "object":
             raise ConfigError(f"event schema {schema_id} must describe an object")
-        jsonschema = _jsonschema()
-        try:
-            jsonschema.Draft7Validator.check_schema(dict(schema))
-        except jsonschema.exceptions.SchemaError as exc:
-            raise ConfigError(f"event schema {schema_id} is not a valid JSON schema: {exc.message}") from exc
-        registered = self._schemas[schema_id] = EventSchema(schema_id, str(version), schema)
+        validate = _compile(schema) if check else None
+        registered = self._schemas[schema_id] = EventSchema(schema_id, str(version), schema, validate)
         return registered
 
     def schema(self, schema_id: str) -> EventSchema:
@@ -275,4 +283,4 @@ class EventBus:
 
 def default_bus() -> EventBus:
     """A bus with jupyter_server's core schemas registered (contents and kernel actions)."""
-    return EventBus(CORE_SCHEMAS)
+    return EventBus(CORE_SCHEMAS, check=False)  # compiled at their first event, not at start-up

@@ -71,6 +71,15 @@ def test_core_schemas_are_jupyter_servers() -> None:
         assert ours.get("if") == theirs.get("if") and ours.get("then") == theirs.get("then")
 
 
+def test_core_schemas_compile_and_are_not_compiled_at_start_up() -> None:
+    """The default bus leaves compiling its schemas to their first event (a server's start-up
+    does not pay for it); each of them compiles, and a bad one would have been a ConfigError."""
+    bus = default_bus()
+    for schema in CORE_SCHEMAS:
+        assert bus.schema(schema["$id"])._validator is None
+        EventBus([schema])  # compiles (check=True): raises ConfigError if it were invalid
+
+
 @settings(deadline=None)  # pure, but a loaded 2-core machine is slow: no timing limit
 @given(events=st.lists(contents_events, max_size=30), readers=st.integers(1, 4))
 def test_every_subscriber_gets_every_record_in_emission_order(
