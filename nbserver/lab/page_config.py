@@ -9,7 +9,11 @@ differences are deliberate: ``buildAvailable`` is false (nbserver builds nothing
 empty (the page is opened after the ``?token=`` was traded for the login cookie, so the
 frontend authenticates with the cookie and ``X-XSRFToken``; the token never sits in the page),
 ``terminalsAvailable`` follows the server (false until nbserver has terminals), and the
-announcements plugin is off (``news.disabled``: it would fetch from the internet).
+announcements plugin is off (``news.disabled``: it would fetch from the internet), and so are
+the prebuilt extensions in :data:`NEED_SERVER_EXTENSIONS`, whose server half is a jupyter_server
+extension nbserver cannot load (they would show an error dialog on every page; an administrator
+who serves that API some other way turns one back on with ``{"name": false}`` in
+``labconfig/page_config.json``'s ``disabledExtensions``).
 
 Everything here is pure: the installed files were found by :mod:`.discovery`.
 """
@@ -127,11 +131,19 @@ class ServerFacts:
     urls: LabUrls = LabUrls()
 
 
+#: prebuilt extensions that only work with their jupyter_server extension: off unless re-enabled
+NEED_SERVER_EXTENSIONS = {
+    "ipyparallel-labextension": "lists clusters from /ipyparallel/clusters (nbserver serves /api/clusters)",
+}
+
+
 def _common(server: ServerFacts) -> dict[str, Any]:
     """The keys both UIs share; the ``static_config`` is copied, never changed."""
     base_url = server.base_url
     config: dict[str, Any] = json.loads(json.dumps(dict(server.static_config)))  # a private copy
     disabled = config.pop("disabledExtensions", {}) or {}
+    for name in NEED_SERVER_EXTENSIONS:
+        disabled.setdefault(name, True)
     deferred = config.pop("deferredExtensions", {}) or {}
     server_root = str(server.root_dir).replace("\\", "/")
     config.update(

@@ -3,13 +3,12 @@ recorder that fails the test on any 4xx/5xx not in :data:`ALLOWED`, and the erro
 
 ``ALLOWED`` lists what nbserver deliberately does not serve: the server parts of third-party
 extensions that happen to be installed next to JupyterLab (jupyter-lsp's ``/lsp/status``, which
-JupyterLab's LSP plugin polls; ipyparallel's ``/ipyparallel/...``, whose lab extension is
-disabled here to keep its error dialog away).
+JupyterLab's LSP plugin polls; ipyparallel's ``/ipyparallel/...``, whose lab extension nbserver
+turns off by default, see ``nbserver.lab.page_config.NEED_SERVER_EXTENSIONS``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -50,13 +49,7 @@ NOTEBOOK = {
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
     home = tmp_path_factory.mktemp("lab")
-    for server in start_server(home):
-        labconfig = home / "jupyter-config" / "labconfig"
-        labconfig.mkdir(parents=True, exist_ok=True)
-        (labconfig / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": {"ipyparallel-labextension": True}})
-        )
-        yield server
+    yield from start_server(home)  # ipyparallel's lab extension is off by nbserver's default
 
 
 class Recorder:

@@ -74,13 +74,24 @@ def test_unbuilt_extensions_are_left_out_and_may_disable_others() -> None:
     }
     config = lab_page_config(ServerFacts("/", Path("/r"), extensions), app_version="4")
     assert [e["name"] for e in config["federated_extensions"]] == ["disabler"]
-    assert config["disabledExtensions"] == ["victim"]
+    assert config["disabledExtensions"] == ["ipyparallel-labextension", "victim"]
 
 
 def test_static_page_config_lists_and_objects_merge() -> None:
     merged = static_page_config([{"disabledExtensions": ["a", "b"]}, {"disabledExtensions": {"b": False}}])
     config = lab_page_config(ServerFacts("/", Path("/r"), {}, static_config=merged), app_version="4")
-    assert config["disabledExtensions"] == ["a"]
+    assert config["disabledExtensions"] == ["a", "ipyparallel-labextension"]
+
+
+def test_extensions_needing_a_server_extension_are_off_unless_turned_back_on() -> None:
+    """ipyparallel's lab extension lists clusters from its jupyter_server extension's
+    /ipyparallel/ API, which nbserver does not load: on by default it shows an error dialog on
+    every page. An administrator's ``{"ipyparallel-labextension": false}`` turns it back on."""
+    config = lab_page_config(ServerFacts("/", Path("/r"), {}), app_version="4")
+    assert "ipyparallel-labextension" in config["disabledExtensions"]
+    back_on = static_page_config([{"disabledExtensions": {"ipyparallel-labextension": False}}])
+    config = lab_page_config(ServerFacts("/", Path("/r"), {}, static_config=back_on), app_version="4")
+    assert "ipyparallel-labextension" not in config["disabledExtensions"]
 
 
 def test_hub_keys_for_file_hub_control_panel_and_logout() -> None:
