@@ -63,7 +63,7 @@ from .kernelclient import KernelSocket
 from .targets import TargetSpec, _descendants, _rss_mb, free_port, target_env
 from .workloads import Measurements, NotApplicable, RunConfig, register_local
 
-__all__: list[str] = []
+__all__ = ["jupyterhub_config", "start_jupyterhub"]
 
 ADMIN_TOKEN = "bench-hub-admin-token-0123456789abcdef"
 PASSWORD = "bench-hub-password-1"
@@ -183,11 +183,27 @@ def _start_nbserver_hub(spec: TargetSpec, tmp: Path, users: list[str]) -> Stack:
     return stack
 
 
-def _jupyterhub_config(tmp: Path, port: int, users: list[str], chp: str) -> str:
-    singleuser = shutil.which("jupyterhub-singleuser") or "jupyterhub-singleuser"
-    args = ["--allow-root"] if os.geteuid() == 0 else []
-    return textwrap.dedent(
-        f"""
+def jupyterhub_config(
+    directory: Path,
+    *,
+    port: int,
+    chp: str,
+    users: list[str],
+    cmd: list[str],
+    args: list[str],
+    timeout: float,
+    service: str,
+    token: str,
+    scopes: list[str],
+    extra: str = "",
+) -> str:
+    """A ``jupyterhub_config.py`` for a JupyterHub on ``127.0.0.1:port`` with its
+    configurable-http-proxy (``chp``), its database and secrets in ``directory``,
+    ``DummyAuthenticator`` letting ``users`` in, ``SimpleLocalProcessSpawner`` running ``cmd`` +
+    ``args`` in ``directory/home/<user>``, and a service ``service`` with API token ``token``
+    holding ``scopes``. ``extra`` (Python, ``c`` in scope) is appended. Shared with the tests'
+    real JupyterHub (``tests/hub/realhub.py``)."""
+    text = f"""
         c = get_config()  # noqa
         c.JupyterHub.ip = "127.0.0.1"
         c.JupyterHub.port = {port}
@@ -195,47 +211,57 @@ def _jupyterhub_config(tmp: Path, port: int, users: list[str], chp: str) -> str:
         c.JupyterHub.hub_port = {free_port()}
         c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
         c.ConfigurableHTTPProxy.command = [{chp!r}]
-        c.ConfigurableHTTPProxy.pid_file = {str(tmp / "proxy.pid")!r}
-        c.JupyterHub.db_url = "sqlite:///{tmp / "jupyterhub.sqlite"}"
-        c.JupyterHub.cookie_secret_file = {str(tmp / "cookie_secret")!r}
-        c.JupyterHub.log_level = "WARN"
+        c.ConfigurableHTTPProxy.pid_file = {str(directory / "proxy.pid")!r}
+        c.JupyterHub.db_url = "sqlite:///{directory / "jupyterhub.sqlite"}"
+        c.JupyterHub.cookie_secret_file = {str(directory / "cookie_secret")!r}
         c.JupyterHub.authenticator_class = "dummy"
         c.Authenticator.allowed_users = {set(users)!r}
         c.JupyterHub.spawner_class = "simple"
-        c.SimpleLocalProcessSpawner.home_dir_template = {str(tmp / "users")!r} + "/{{username}}"
-        c.Spawner.cmd = [{singleuser!r}]
+        c.SimpleLocalProcessSpawner.home_dir_template = {str(directory / "home")!r} + "/{{username}}"
+        c.Spawner.cmd = {cmd!r}
         c.Spawner.args = {args!r}
-        c.Spawner.http_timeout = {START_TIMEOUT_S}
-        c.Spawner.start_timeout = {START_TIMEOUT_S}
-        c.JupyterHub.concurrent_spawn_limit = 1000
-        c.JupyterHub.services = [{{"name": "bench", "api_token": {ADMIN_TOKEN!r}}}]
-        c.JupyterHub.load_roles = [
-            {{
-                "name": "bench",
-                "scopes": ["admin:users", "admin:servers", "tokens", "access:servers"],
-                "services": ["bench"],
-            }},
-        ]
+        c.Spawner.http_timeout = {timeout}
+        c.Spawner.start_timeout = {timeout}
+        c.JupyterHub.services = [{{"name": {service!r}, "api_token": {token!r}}}]
+        c.JupyterHub.load_roles = [{{"name": {service!r}, "scopes": {scopes!r}, "services": [{service!r}]}}]
         """
-    )
+    return textwrap.dedent(text) + textwrap.dedent(extra)
+
+
+def start_jupyterhub(
+    python: str, directory: Path, config: str, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """Write ``config`` to ``directory/jupyterhub_config.py`` and start ``python -m jupyterhub``
+    there (output in ``directory/hub.log``); the caller waits for its API."""
+    (directory / "home").mkdir(exist_ok=True)
+    path = directory / "jupyterhub_config.py"
+    path.write_text(config)
+    clean = {k: v for k, v in env.items() if not k.startswith("JUPYTERHUB_")}
+    with (directory / "hub.log").open("wb") as out:
+        return subprocess.Popen(
+            [python, "-m", "jupyterhub", "-f", str(path)],
+            stdout=out, stderr=subprocess.STDOUT, env=clean, cwd=directory,
+        )  # fmt: skip
 
 
 def _start_jupyterhub(spec: TargetSpec, tmp: Path, users: list[str]) -> Stack:
     chp = shutil.which("configurable-http-proxy")
     if chp is None:
         raise RuntimeError("configurable-http-proxy is not on PATH (npm install -g configurable-http-proxy)")
-    env = {k: v for k, v in target_env(spec, tmp).items() if not k.startswith("JUPYTERHUB_")}
     port = free_port()
-    config = tmp / "jupyterhub_config.py"
-    config.write_text(_jupyterhub_config(tmp, port, users, chp))
-    (tmp / "users").mkdir(exist_ok=True)
-    log = tmp / "hub.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [spec.python, "-m", "jupyterhub", "-f", str(config)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-        )  # fmt: skip
-    stack = Stack(port, proc, log, proxy_cmd="configurable-http-proxy", admin=ADMIN_TOKEN)
+    singleuser = shutil.which("jupyterhub-singleuser") or "jupyterhub-singleuser"
+    config = jupyterhub_config(
+        tmp, port=port, chp=chp, users=users, cmd=[singleuser],
+        args=["--allow-root"] if os.geteuid() == 0 else [], timeout=START_TIMEOUT_S,
+        service="bench", token=ADMIN_TOKEN,
+        scopes=["admin:users", "admin:servers", "tokens", "access:servers"],
+        extra="""
+            c.JupyterHub.log_level = "WARN"
+            c.JupyterHub.concurrent_spawn_limit = 1000
+            """,
+    )  # fmt: skip
+    proc = start_jupyterhub(spec.python, tmp, config, target_env(spec, tmp))
+    stack = Stack(port, proc, tmp / "hub.log", proxy_cmd="configurable-http-proxy", admin=ADMIN_TOKEN)
     _wait_api(stack)
     return stack
 

@@ -27,11 +27,12 @@ from ..server import NoDelayHTTPServer, bind
 from ..web import Access, log_request
 from . import api, pages
 from .culler import IdleCuller
-from .proxy import ProxyHandler, WebSocketProxy, WebSocketUpgrade
+from .proxy import ProxyHandler, WebSocketUpgrade
 from .runtime import HubRuntime
 from .settings import HubSettings
+from .wsproxy import WebSocketProxy
 
-__all__ = ["HubServer", "hub_routes", "make_hub_app", "serve_hub"]
+__all__ = ["HubServer", "hub_routes", "make_hub_app", "run_hub", "serve_hub"]
 
 log = logging.getLogger("nbserver.hub")
 
@@ -143,3 +144,14 @@ async def serve_hub(settings: HubSettings) -> None:
     finally:
         log.info("Stopping the hub; user servers keep running and will be re-adopted")
         await server.stop()
+
+
+def run_hub(settings: HubSettings) -> None:
+    """Blocking form of :func:`serve_hub`: on uvloop when it is installed (as the user servers
+    run: the proxy's per-message cost is mostly the event loop's), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve_hub(settings))
+    else:
+        uvloop.run(serve_hub(settings))

@@ -197,12 +197,10 @@ def main(argv: Sequence[str]) -> int:
         print(f"nbserver hub: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(args.log_level)
-    import asyncio
-
-    from .app import serve_hub
+    from .app import run_hub
 
     try:
-        asyncio.run(serve_hub(settings))
+        run_hub(settings)
     except (ConfigError, RuntimeError) as exc:
         logging.getLogger("nbserver.hub").error("%s", exc)
         return 1

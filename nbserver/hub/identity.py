@@ -9,6 +9,9 @@ cookie. The :class:`~nbserver.auth.identity.IdentityProvider` of the hub's own p
   the cookie secret kept in the hub's database (so a restarted hub keeps people logged in). A
   cookie-authenticated request holds its user's scopes; the web layer checks Origin and XSRF.
 - ``?token=`` is ignored: a token in a URL ends up in logs and history.
+- A token's ``last_activity`` is written when it is used, at most once per
+  :data:`TOKEN_ACTIVITY_RESOLUTION` seconds (JupyterHub's ``activity_resolution``): a client
+  polling the API does not cost a database write per request.
 
 A browser without a valid cookie is sent to ``<base>hub/login?next=<url>``.
 """
@@ -26,9 +29,11 @@ from ..auth.identity import AuthResult, Credentials, Identity, LoginStart, User,
 from .scopes import covered, user_scopes
 from .store import Store, TokenRecord, now
 
-__all__ = ["COOKIE_NAME", "HubIdentity", "Principal"]
+__all__ = ["COOKIE_NAME", "TOKEN_ACTIVITY_RESOLUTION", "HubIdentity", "Principal"]
 
 COOKIE_NAME = "jupyterhub-hub-login"
+#: a token's ``last_activity`` moves in steps of at least this many seconds
+TOKEN_ACTIVITY_RESOLUTION = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,10 @@ class HubIdentity:
         # a token never holds more than its owner holds now (an admin demoted since loses
         # the admin scopes of their old tokens)
         held = frozenset(s for s in record.scopes if covered(s, owner))
-        self.store.touch_token(record.id, now())
+        moment = now()
+        last = record.last_activity
+        if last is None or (moment - last).total_seconds() >= TOKEN_ACTIVITY_RESOLUTION:
+            self.store.touch_token(record.id, moment)
         principal = Principal(
             User(user.name),
             Via.TOKEN,

@@ -8,6 +8,7 @@ login form checks it itself). The login cookie is ``HttpOnly``, ``SameSite=Lax``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from html import escape
@@ -17,6 +18,7 @@ from urllib.parse import quote, urlencode
 from tornado.web import HTTPError
 
 from ..auth.handlers import safe_next
+from ..auth.passwords import hash_password
 from ..errors import Forbidden, NBServerError
 from ..routing import Route
 from ..web import Access
@@ -25,7 +27,7 @@ from .identity import COOKIE_NAME
 from .proxy import client_address, public_scheme
 from .runtime import HubRuntime
 from .servers import ServerState
-from .store import NAME_RULE
+from .store import NAME_RULE, check_name
 
 __all__ = ["routes"]
 
@@ -207,7 +209,7 @@ async def _act(handler: HubPage, name: str, action: str) -> None:
 
 
 class AdminHandler(HubPage):
-    """``/hub/admin`` (admins only): every user, their server's state, start/stop."""
+    """``/hub/admin`` (admins only): every user, their server's state, start/stop; adding a user."""
 
     access = Access.USER
     _stream_request_body = False
@@ -230,15 +232,54 @@ class AdminHandler(HubPage):
             "Admin",
             "<table><tr><th>User</th><th>Server</th><th>Last activity</th><th></th></tr>"
             + "".join(rows)
-            + "</table>",
+            + "</table><h2>Add a user</h2>"
+            f"<form method=post>{self.xsrf_input()}"
+            "<label>Name <input name=username required autocomplete=off></label>"
+            "<label><input type=checkbox name=admin value=1> Administrator</label>"
+            "<button name=action value=add>Add user</button></form>",
         )
 
     async def post(self) -> None:
         self.need("admin-ui", None)
+        action = self.get_body_argument("action", "")
+        if action == "add":
+            await self._add()
+            return
         name = self.get_body_argument("user", "")
         self.hub.store.require_user(name)
-        await _act(self, name, self.get_body_argument("action", ""))
+        await _act(self, name, action)
         self.redirect(self.hub.hub_prefix + "admin")
+
+    async def _add(self) -> None:
+        """Add the user named in the form (``username``, ``admin``). With the db authenticator
+        they get a random password, shown on this page once (never stored but as its hash, never
+        in a URL); with PAM their system password opens the account, as in JupyterHub.
+
+        Raises:
+            BadRequest: not a valid user name; Conflict: the user exists (409, ``"exists"``).
+        """
+        self.need("admin:users", None)
+        name = check_name(self.get_body_argument("username", "").strip().lower())
+        admin = self.get_body_argument("admin", "") == "1"
+        password = secrets.token_urlsafe(12) if self.hub.authenticator.name == "db" else None
+        digest = None
+        if password is not None:
+            digest = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+        self.hub.store.add_user(name, admin=admin, password_hash=digest)
+        self.hub.ctx.log.info("%s added %s%s", self.principal.name, "admin " if admin else "", name)
+        if password is None:
+            told = f"<p>{escape(name)} signs in with their system account's password.</p>"
+        else:
+            told = (
+                f"<p>{escape(name)}'s password, shown only this once: <code id=password>"
+                f"{escape(password)}</code></p><p>Give it to them; it can be changed with "
+                f"<code>python -m nbserver hub passwd {escape(name)}</code>.</p>"
+            )
+        self.send_page(
+            f"Added {name}",
+            f'{told}<p><a href="{self.hub.hub_prefix}admin">Back to the admin page</a></p>',
+            201,
+        )
 
 
 class UserRedirectHandler(HubPage):

@@ -19,10 +19,7 @@ Theory of operation:
   set by the hub: what a client sends in them is believed only from a trusted proxy
   (``HubSettings.trusted_proxies``), so a browser cannot claim https or another address.
 - A websocket upgrade is matched by its ``Upgrade`` header (:class:`WebSocketUpgrade`) and
-  served by :class:`WebSocketProxy`: it connects upstream first (same path, headers and
-  offered subprotocols), answers the browser with the subprotocol the server chose (or with the
-  server's refusal status), then relays messages both ways, each write awaited before the next
-  read. Closing either side closes the other with the same code.
+  tunnelled to the server by :class:`~nbserver.hub.wsproxy.WebSocketProxy`.
 - Every request and every websocket message counts at once as the user's activity.
 - A stopped server: ``GET``/``HEAD`` go to ``<base>hub/user/<name>/<path>`` (which starts it
   and follows its progress); other methods get 503 JSON ``{"message", "reason": "not running"}``.
@@ -40,19 +37,12 @@ from urllib.parse import unquote
 
 from tornado import httputil
 from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
-from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 from tornado.routing import PathMatches
 from tornado.tcpclient import TCPClient
 from tornado.web import RequestHandler, stream_request_body
-from tornado.websocket import (
-    WebSocketClientConnection,
-    WebSocketClosedError,
-    WebSocketHandler,
-    websocket_connect,
-)
 
-from ..web import Access, log_request
+from ..web import Access
 from .identity import COOKIE_NAME
 from .servers import Servers
 from .store import NAME_RULE
@@ -60,9 +50,10 @@ from .store import NAME_RULE
 __all__ = [
     "ProxyHandler",
     "ProxyTarget",
-    "WebSocketProxy",
     "WebSocketUpgrade",
     "client_address",
+    "forwarded_headers",
+    "json_error",
     "parse_target",
     "public_scheme",
 ]
@@ -81,9 +72,6 @@ HOP_BY_HOP = frozenset(
         "upgrade",
         "content-length",
     }
-)
-WS_HANDSHAKE = frozenset(
-    {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"}
 )
 STRIPPED_COOKIES = frozenset({COOKIE_NAME, "jupyterhub-session-id"})
 #: the hub answers ``Expect: 100-continue`` itself; the body is then streamed upstream as is
@@ -175,7 +163,7 @@ class WebSocketUpgrade(PathMatches):
         return super().match(request)
 
 
-def _json_error(handler: RequestHandler, status: int, message: str, reason: str) -> None:
+def json_error(handler: RequestHandler, status: int, message: str, reason: str) -> None:
     handler.set_status(status)
     handler.set_header("Content-Type", "application/json; charset=UTF-8")
     handler.finish(json.dumps({"message": message, "reason": reason}))
@@ -238,7 +226,7 @@ class ProxyHandler(RequestHandler):
             conn.set_max_body_size(self.hub.max_body_size)
         target = parse_target(self.request.path, self.hub.base_url)
         if isinstance(target, str):
-            self._refusal = lambda: _json_error(self, 400, f"Refused path: {target}", "bad path")
+            self._refusal = lambda: json_error(self, 400, f"Refused path: {target}", "bad path")
             return
         name, rest = target
         if not rest:  # /user/<name>: the server's root is /user/<name>/
@@ -254,7 +242,7 @@ class ProxyHandler(RequestHandler):
             stream = await TCPClient().connect("127.0.0.1", server.port, timeout=10)
         except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
             message = f"The user's server did not answer: {exc or type(exc).__name__}"
-            self._refusal = lambda: _json_error(self, 502, message, "bad gateway")
+            self._refusal = lambda: json_error(self, 502, message, "bad gateway")
             return
         stream.set_nodelay(True)
         self._upstream = HTTP1Connection(
@@ -271,21 +259,21 @@ class ProxyHandler(RequestHandler):
         try:
             await self._upstream.write_headers(start, headers)
         except StreamClosedError:
-            self._refusal = lambda: _json_error(self, 502, "The user's server closed", "bad gateway")
+            self._refusal = lambda: json_error(self, 502, "The user's server closed", "bad gateway")
 
     def _not_running(self, name: str) -> None:
         if self.request.method in ("GET", "HEAD"):
             rest = self.request.uri[len(self.hub.base_url) :] if self.request.uri else ""
             self.redirect(f"{self.hub.base_url}hub/{rest}")
         else:
-            _json_error(self, 503, f"{name}'s server is not running", "not running")
+            json_error(self, 503, f"{name}'s server is not running", "not running")
 
     async def data_received(self, chunk: bytes) -> None:
         if self._upstream is not None and self._refusal is None:
             try:
                 await self._upstream.write(chunk)  # resolves once handed to the server's socket
             except StreamClosedError:
-                self._refusal = lambda: _json_error(self, 502, "The user's server closed", "bad gateway")
+                self._refusal = lambda: json_error(self, 502, "The user's server closed", "bad gateway")
 
     def copy_head(self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders) -> None:
         """The server's status and end-to-end headers, as this handler's response."""
@@ -336,7 +324,7 @@ class ProxyHandler(RequestHandler):
         elif not self._headers_written:
             self.clear()
             self.clear_header("Content-Type")
-            _json_error(self, 502, "The user's server did not answer", "bad gateway")
+            json_error(self, 502, "The user's server did not answer", "bad gateway")
         elif self.request.connection is not None:
             # the answer was cut short: cut the browser's short too, never finish it as whole
             self.request.connection.close()  # type: ignore[attr-defined]
@@ -345,107 +333,3 @@ class ProxyHandler(RequestHandler):
 
     def on_connection_close(self) -> None:
         self._close_upstream()
-
-
-class WebSocketProxy(WebSocketHandler):
-    """A websocket to a user's server (see the module docstring)."""
-
-    access = Access.PUBLIC
-
-    def initialize(self, hub: ProxyTarget) -> None:
-        self.hub = hub
-        self.upstream: WebSocketClientConnection | None = None
-        self.chosen: str | None = None
-        self.user = ""
-        self._pump: asyncio.Task[None] | None = None
-
-    def check_origin(self, origin: str) -> bool:
-        return True  # forwarded: the user's server checks Origin against its cookie rules
-
-    async def get(self, *args: Any, **kwargs: Any) -> None:
-        target = parse_target(self.request.path, self.hub.base_url)
-        if isinstance(target, str):
-            _json_error(self, 400, f"Refused path: {target}", "bad path")
-            return
-        self.user = target[0]
-        server = self.hub.servers.running(self.user)
-        if server is None:
-            _json_error(self, 503, f"{self.user}'s server is not running", "not running")
-            return
-        offered = [
-            p.strip() for p in self.request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
-        ]
-        request = HTTPRequest(
-            f"ws://127.0.0.1:{server.port}{self.request.uri}",
-            headers=forwarded_headers(self.request, WS_HANDSHAKE, self.hub.trusted_proxies),
-            connect_timeout=10,
-            request_timeout=30,
-        )
-        try:
-            self.upstream = await websocket_connect(
-                request, subprotocols=offered or None, max_message_size=self.hub.max_body_size
-            )
-        except HTTPClientError as exc:
-            self.set_status(exc.code)
-            body = exc.response.body if exc.response is not None else b""
-            if exc.response is not None and exc.response.headers.get("Content-Type"):
-                self.set_header("Content-Type", exc.response.headers["Content-Type"])
-            self.finish(body or b"")
-            return
-        except OSError as exc:
-            _json_error(self, 502, f"The user's server did not answer: {exc}", "bad gateway")
-            return
-        stream = self.upstream.protocol.stream if self.upstream.protocol is not None else None
-        if stream is not None:
-            stream.set_nodelay(True)  # small frames both ways: never wait for Nagle
-        self.chosen = self.upstream.selected_subprotocol
-        self.hub.servers.touch(self.user)
-        await super().get(*args, **kwargs)
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        return self.chosen if self.chosen in subprotocols else None
-
-    def get_compression_options(self) -> dict[str, Any] | None:
-        return None
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        self._pump = asyncio.ensure_future(self._relay_down())
-
-    async def _relay_down(self) -> None:
-        upstream = self.upstream
-        assert upstream is not None
-        while True:
-            message = await upstream.read_message()
-            if message is None:
-                code = upstream.close_code
-                if code in (None, 1005, 1006):
-                    self.close()
-                else:
-                    self.close(code, upstream.close_reason)
-                return
-            self.hub.servers.touch(self.user)
-            try:
-                await self.write_message(message, binary=isinstance(message, bytes))
-            except WebSocketClosedError:
-                upstream.close()
-                return
-
-    async def on_message(self, message: str | bytes) -> None:
-        if self.upstream is None:
-            return
-        self.hub.servers.touch(self.user)
-        try:
-            await self.upstream.write_message(message, binary=isinstance(message, bytes))
-        except WebSocketClosedError:
-            self.close()
-
-    def on_close(self) -> None:
-        if self.upstream is not None:
-            code = self.close_code
-            if code in (None, 1005, 1006):
-                self.upstream.close()
-            else:
-                self.upstream.close(code, self.close_reason)
-
-    def on_finish(self) -> None:
-        log_request(self)

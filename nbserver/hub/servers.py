@@ -9,8 +9,10 @@ State of one user's server (:class:`UserServer`)::
 
 - A start records pid, port and the server's token in the database at once (so that a hub
   killed during a spawn still finds the process), then waits for the server to answer
-  ``GET <prefix>api`` (at most ``ready_timeout`` seconds). Progress messages are kept for the
-  progress page.
+  ``GET <prefix>api`` (at most ``ready_timeout`` seconds; asked every 50 ms at first, then at
+  most every :data:`READY_POLL_MAX` s). Progress messages are kept for the progress page.
+  Becoming ready counts as activity: a start slower than the idle-cull timeout is not culled
+  the moment it is ready.
 - A stop sends SIGTERM, waits ``stop_timeout`` seconds, then SIGKILLs the process group; the
   record and the server's tokens (its own and the OAuth tokens issued to it) are deleted.
 - :meth:`Servers.adopt`, at hub start-up: each recorded server whose process is alive and whose
@@ -46,6 +48,10 @@ from .store import ServerRecord, Store, now
 __all__ = ["ServerState", "Servers", "UserServer", "free_port"]
 
 log = logging.getLogger("nbserver.hub")
+
+#: the longest wait between two readiness checks of a starting server (a refused connection is
+#: cheap; a server found ready late keeps its user waiting)
+READY_POLL_MAX = 0.1
 
 
 class ServerState(enum.Enum):
@@ -243,6 +249,7 @@ class Servers:
                 if _stopping(server):  # a stop came while we asked
                     return
                 server.state = ServerState.RUNNING
+                self.touch(server.user)  # its user is waiting for it: a slow start is not idleness
                 server.event(
                     100,
                     f"Server ready at {self.prefix(server.user)}",
@@ -256,7 +263,7 @@ class Servers:
                 await self._fail(server, f"The server did not answer within {self.ready_timeout:g} s")
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, READY_POLL_MAX)
 
     async def _fail(self, server: UserServer, message: str) -> None:
         log.error(

@@ -178,6 +178,9 @@ class Store:
         self._db.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
+            # WAL with NORMAL: a commit is not fsynced (a checkpoint is); the database stays
+            # consistent after a crash, the last commits may be lost on power failure only
+            self._db.execute("PRAGMA synchronous = NORMAL")
             Path(self.path).chmod(0o600)  # password hashes and the cookie secret are in it
         self._db.executescript(_SCHEMA)
 

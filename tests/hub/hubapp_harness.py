@@ -7,10 +7,12 @@ from __future__ import annotations
 import json as jsonlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import tornado.ioloop
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from nbserver.auth.passwords import hash_password
@@ -47,6 +49,28 @@ def add_users(hub: HubServer, *names: str, admin: tuple[str, ...] = ()) -> None:
         if name not in _HASHES:
             _HASHES[name] = hash_password(PASSWORDS[name])
         hub.hub.store.add_user(name, admin=name in admin, password_hash=_HASHES[name])
+
+
+#: the users every test hub has (``root1`` is an admin)
+USERS = ("alice", "bob", "bobby", "root1")
+
+
+def serve(io_loop: tornado.ioloop.IOLoop, tmp_path: Path, **overrides: Any) -> Iterator[HubServer]:
+    """A fixture's body: an in-process hub (``settings(tmp_path, **overrides)``) with
+    :data:`USERS`; afterwards every user's server is stopped and the hub with them."""
+    server = HubServer(settings(tmp_path, **overrides))
+    io_loop.run_sync(server.start)
+    add_users(server, *USERS, admin=("root1",))
+    yield server
+
+    async def stop() -> None:
+        for user in USERS:
+            s = await server.hub.servers.stop(user)
+            if s is not None:
+                await s.stopped.wait()
+        await server.stop()
+
+    io_loop.run_sync(stop, timeout=60)
 
 
 def token_for(hub: HubServer, name: str) -> str:

@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +30,8 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+
+from benchmarks.workloads_hub import jupyterhub_config, start_jupyterhub
 
 ADMIN_TOKEN = "tester-admin-token-0123456789abcdef"
 PASSWORD = "not-checked-by-the-dummy-authenticator"
@@ -173,53 +174,45 @@ class Hub:
         return leftovers
 
 
-def config_text(directory: Path, port: int, hub_port: int, proxy_api_port: int, chp: str) -> str:
-    home = directory / "home"
-    return textwrap.dedent(
-        f"""
-        import sys
-        c = get_config()  # noqa
-        c.JupyterHub.ip = "127.0.0.1"
-        c.JupyterHub.port = {port}
-        c.JupyterHub.hub_ip = "127.0.0.1"
-        c.JupyterHub.hub_port = {hub_port}
-        c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-        c.ConfigurableHTTPProxy.command = [{chp!r}]
-        c.ConfigurableHTTPProxy.pid_file = {str(directory / "proxy.pid")!r}
-        c.JupyterHub.db_url = "sqlite:///{directory / "jupyterhub.sqlite"}"
-        c.JupyterHub.cookie_secret_file = {str(directory / "cookie_secret")!r}
-        c.JupyterHub.authenticator_class = "dummy"
-        c.Authenticator.allowed_users = {{"alice", "bob", "carol"}}
-        c.JupyterHub.spawner_class = "simple"
-        c.SimpleLocalProcessSpawner.home_dir_template = {str(home)!r} + "/{{username}}"
-        c.Spawner.cmd = [sys.executable, "-m", "nbserver", "--hub"]
-        c.Spawner.args = ["--debug"]
-        c.Spawner.default_url = "/tree"
-        c.Spawner.http_timeout = 60
-        c.Spawner.start_timeout = 60
-        c.Spawner.environment = {{
-            "JUPYTERHUB_ACTIVITY_INTERVAL": "1",
-            "JUPYTER_RUNTIME_DIR": {str(directory / "runtime")!r},
-            "JUPYTER_DATA_DIR": {str(directory / "data")!r},
-            "JUPYTER_CONFIG_DIR": {str(directory / "config")!r},
-        }}
-        # the server's token may read its owner's groups: group scopes can then be checked
-        c.Spawner.server_token_scopes = [
-            "users:activity!user", "access:servers!server", "read:users:groups!user",
-        ]
-        # the Hub's own activity poll of the proxy would move last_activity too: not in this test
-        c.JupyterHub.last_activity_interval = 3600
-        c.JupyterHub.services = [{{"name": "tester", "api_token": {ADMIN_TOKEN!r}}}]
-        c.JupyterHub.load_groups = {{"team": {{"users": ["alice", "carol"]}}}}
-        c.JupyterHub.load_roles = [
-            {{
-                "name": "tester",
-                "scopes": ["admin:users", "admin:servers", "tokens", "read:users", "groups"],
-                "services": ["tester"],
-            }},
-            {{"name": "team-access", "scopes": ["access:servers!group=team"], "groups": ["team"]}},
-        ]
-        """
+#: what the tests' JupyterHub adds to the shared configuration (benchmarks.workloads_hub)
+_TEST_CONFIG = """
+    c.Spawner.default_url = "/tree"
+    c.Spawner.environment = {{
+        "JUPYTERHUB_ACTIVITY_INTERVAL": "1",
+        "JUPYTER_RUNTIME_DIR": {runtime!r},
+        "JUPYTER_DATA_DIR": {data!r},
+        "JUPYTER_CONFIG_DIR": {config!r},
+    }}
+    # the server's token may read its owner's groups: group scopes can then be checked
+    c.Spawner.server_token_scopes = [
+        "users:activity!user", "access:servers!server", "read:users:groups!user",
+    ]
+    # the Hub's own activity poll of the proxy would move last_activity too: not in this test
+    c.JupyterHub.last_activity_interval = 3600
+    c.JupyterHub.load_groups = {{"team": {{"users": ["alice", "carol"]}}}}
+    c.JupyterHub.load_roles.append(
+        {{"name": "team-access", "scopes": ["access:servers!group=team"], "groups": ["team"]}}
+    )
+"""
+
+
+def config_text(directory: Path, port: int, chp: str) -> str:
+    """JupyterHub spawning ``python -m nbserver --hub --debug`` for alice, bob and carol, with a
+    group ``team`` (alice, carol) whose members may access each other's servers."""
+    return jupyterhub_config(
+        directory,
+        port=port,
+        chp=chp,
+        users=["alice", "bob", "carol"],
+        cmd=[sys.executable, "-m", "nbserver", "--hub"],
+        args=["--debug"],
+        timeout=60,
+        service="tester",
+        token=ADMIN_TOKEN,
+        scopes=["admin:users", "admin:servers", "tokens", "read:users", "groups"],
+        extra=_TEST_CONFIG.format(
+            runtime=str(directory / "runtime"), data=str(directory / "data"), config=str(directory / "config")
+        ),
     )
 
 
@@ -227,22 +220,10 @@ def start_hub(directory: Path, timeout: float = 60) -> Hub:
     """Start JupyterHub and its proxy in ``directory``; returns once its API answers."""
     chp = shutil.which("configurable-http-proxy")
     assert chp is not None
-    port, hub_port, proxy_api_port = free_port(), free_port(), free_port()
-    (directory / "home").mkdir()
+    port = free_port()
     (directory / "runtime").mkdir()
-    config = directory / "jupyterhub_config.py"
-    config.write_text(config_text(directory, port, hub_port, proxy_api_port, chp))
-    log_path = directory / "hub.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
-            cwd=directory,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    hub = Hub(directory, port, process, log_path)
+    process = start_jupyterhub(sys.executable, directory, config_text(directory, port, chp), dict(os.environ))
+    hub = Hub(directory, port, process, directory / "hub.log")
 
     def answers() -> bool:
         try:

@@ -12,26 +12,16 @@ from urllib.parse import urlencode
 
 import pytest
 import tornado.ioloop
+from tornado.httpclient import HTTPResponse
 
 from nbserver.hub.app import HubServer
-from tests.hub.hubapp_harness import PASSWORDS, HubClient, add_users, settings, token_for
+from tests.hub.hubapp_harness import PASSWORDS, HubClient, login, serve, token_for
+from tests.hub.realhub import Browser
 
 
 @pytest.fixture
 def hub(io_loop: tornado.ioloop.IOLoop, tmp_path: Path) -> Iterator[HubServer]:
-    server = HubServer(settings(tmp_path, login_attempts=3))
-    io_loop.run_sync(server.start)
-    add_users(server, "alice", "bob", "bobby", "root1", admin=("root1",))
-    yield server
-
-    async def stop() -> None:
-        for user in ("alice", "bob", "bobby", "root1"):
-            s = await server.hub.servers.stop(user)
-            if s is not None:
-                await s.stopped.wait()
-        await server.stop()
-
-    io_loop.run_sync(stop, timeout=60)
+    yield from serve(io_loop, tmp_path, login_attempts=3)
 
 
 @pytest.fixture
@@ -244,3 +234,73 @@ async def test_server_start_stop_status_codes(hub: HubServer, api: HubClient) ->
     assert (await api.request("DELETE", "/hub/api/users/bob/server", token=bob)).status == 204
     assert hub.hub.store.find_token("x") is None and hub.hub.store.servers() == []
     await asyncio.sleep(0)
+
+
+# -- the admin page -------------------------------------------------------------------------------------
+
+
+async def _admin_form(browser: Browser, name: str) -> str:
+    page = await login(browser, name, "/hub/admin")
+    match = re.search(rb'name="_xsrf" value="([^"]+)"', page.body)
+    assert page.code == 200 and match and b"Add a user" in page.body, (page.code, page.body[:300])
+    return match.group(1).decode()
+
+
+async def _add(browser: Browser, xsrf: str | None, **form: str) -> HTTPResponse:
+    fields = {"action": "add", **form, **({"_xsrf": xsrf} if xsrf else {})}
+    return await browser.fetch(
+        "/hub/admin",
+        "POST",
+        body=urlencode(fields).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+async def test_admin_page_adds_a_user_with_a_password_shown_once(hub: HubServer, api: HubClient) -> None:
+    """root1 adds carol (admin) and dave from the page; each gets a one-time password on the answer
+    page (and nowhere else: the page is no-store, the URL holds no secret), which logs them in."""
+    browser = Browser(api.base + "/")
+    try:
+        xsrf = await _admin_form(browser, "root1")
+        added = await _add(browser, xsrf, username="Carol", admin="1")
+        assert added.code == 201 and added.headers["Cache-Control"] == "no-store", added.body[:300]
+        match = re.search(rb"<code id=password>([^<]+)</code>", added.body)
+        assert match, added.body[:500]
+        carol = hub.hub.store.user("carol")
+        assert carol is not None and carol.admin and carol.password_hash
+        assert (await _add(browser, xsrf, username="dave")).code == 201
+        dave = hub.hub.store.user("dave")
+        assert dave is not None and not dave.admin
+        listing = await browser.fetch("/hub/admin")
+        assert b"carol (admin)" in listing.body and match.group(1) not in listing.body
+    finally:
+        browser.close()
+    newcomer = Browser(api.base + "/")
+    try:
+        home = await login(newcomer, "carol", "/hub/home", password=match.group(1).decode())
+        assert home.code == 200 and home.effective_url.endswith("/hub/home")
+    finally:
+        newcomer.close()
+
+
+async def test_admin_page_refuses_bad_adds(hub: HubServer, api: HubClient) -> None:
+    """No _xsrf (403), a name taken (409), names that are not names ("Bad Name", "", "../x": 400),
+    a non-admin posting the form (403); none of them adds anybody."""
+    browser = Browser(api.base + "/")
+    try:
+        xsrf = await _admin_form(browser, "root1")
+        assert (await _add(browser, None, username="erin")).code == 403
+        assert (await _add(browser, xsrf, username="alice")).code == 409
+        for bad in ("Bad Name", "", "../x"):
+            assert (await _add(browser, xsrf, username=bad)).code == 400, bad
+    finally:
+        browser.close()
+    plain = Browser(api.base + "/")
+    try:
+        page = await login(plain, "bob", "/hub/home")
+        match = re.search(rb'name="_xsrf" value="([^"]+)"', page.body)
+        assert match
+        assert (await _add(plain, match.group(1).decode(), username="frank")).code == 403
+    finally:
+        plain.close()
+    assert [u.name for u in hub.hub.store.users()] == ["alice", "bob", "bobby", "root1"]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.hub.hubproc import RunningHub, running_hub
-from tests.ui.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, requires_chromium
+from tests.ui.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PAGES, requires_chromium
 
 pytestmark = requires_chromium
 
@@ -62,19 +62,20 @@ def test_login_spawn_run_a_cell_and_no_way_into_bobs_server(page: Any, hub: Runn
     from playwright.sync_api import expect
 
     hub.start_server("bob")  # two users with servers: bob's is running while alice tries it
-    page.goto(hub.base + "/user/alice/tree")
+    # nbserver's built-in UI (under /nbserver/ where Notebook 7, installed beside it, owns /tree)
+    page.goto(hub.base + f"/user/alice/{PAGES}tree")
     expect(page).to_have_url(re.compile(r"/hub/login\?next="))
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", USERS["alice"])
     page.click("button[type=submit]")
     # the progress page, then (through OAuth with the hub) alice's own server's file browser
     page.wait_for_url(re.compile(r"/hub/spawn-pending/alice"))
-    page.wait_for_url(re.compile(r"/user/alice/tree$"), timeout=120_000)
+    page.wait_for_url(re.compile(rf"/user/alice/{PAGES}tree$"), timeout=120_000)
     expect(page.locator("#new-button")).to_be_visible()
 
     page.click("#new-button")
     page.click('#new-notebook-items button[data-kernel="python3"]')
-    expect(page).to_have_url(re.compile(r"/user/alice/notebooks/Untitled\d*\.ipynb$"), timeout=60_000)
+    expect(page).to_have_url(re.compile(rf"/user/alice/{PAGES}notebooks/Untitled\d*\.ipynb$"), timeout=60_000)
     expect(page.locator("#kernel-status")).to_have_attribute("data-state", "idle", timeout=90_000)
     cell = page.locator(".cell.selected")
     cell_id = cell.get_attribute("data-id")

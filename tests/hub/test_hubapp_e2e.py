@@ -6,6 +6,7 @@ and by jupyterhub-idle-culler from PyPI)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import sys
@@ -17,30 +18,14 @@ import tornado.ioloop
 from tornado.httpclient import HTTPClientError
 
 from nbserver.hub.app import HubServer
-from tests.hub.hubapp_harness import HubClient, add_users, login, settings, token_for
+from tests.hub.hubapp_harness import HubClient, login, serve, token_for
 from tests.hub.realhub import Browser
 from tests.services.kernels.wsclient import KernelSocket, stream_text
 
 
-def _hub(io_loop: tornado.ioloop.IOLoop, tmp_path: Path, **overrides: object) -> Iterator[HubServer]:
-    server = HubServer(settings(tmp_path, **overrides))
-    io_loop.run_sync(server.start)
-    add_users(server, "alice", "bob", "bobby", "root1", admin=("root1",))
-    yield server
-
-    async def stop() -> None:
-        for user in ("alice", "bob", "bobby", "root1"):
-            s = await server.hub.servers.stop(user)
-            if s is not None:
-                await s.stopped.wait()
-        await server.stop()
-
-    io_loop.run_sync(stop, timeout=60)
-
-
 @pytest.fixture
 def hub(io_loop: tornado.ioloop.IOLoop, tmp_path: Path) -> Iterator[HubServer]:
-    yield from _hub(io_loop, tmp_path)
+    yield from serve(io_loop, tmp_path)
 
 
 @pytest.fixture
@@ -149,7 +134,8 @@ async def test_hub_api_answers_while_a_big_upload_streams(hub: HubServer, api: H
 
 @pytest.fixture
 def culling_hub(io_loop: tornado.ioloop.IOLoop, tmp_path: Path) -> Iterator[HubServer]:
-    yield from _hub(io_loop, tmp_path, cull_idle_timeout=8.0, cull_interval=0.5)  # margin for a loaded CI machine
+    # 8 s: a margin for a loaded CI machine
+    yield from serve(io_loop, tmp_path, cull_idle_timeout=8.0, cull_interval=0.5)
 
 
 async def test_built_in_culler_stops_idle_servers_and_spares_used_ones(culling_hub: HubServer) -> None:
@@ -202,3 +188,36 @@ def test_python_executable_is_used_for_servers() -> None:
     from nbserver.hub.spawner import DEFAULT_COMMAND
 
     assert DEFAULT_COMMAND[0] == sys.executable
+
+
+def _token_in(signed: str) -> str:
+    """The token a single-user server keeps in its login cookie (tornado's signed value, v2:
+    ``2|1:0|<time>|<name>|<len>:<base64 value>|<signature>``): readable without its secret."""
+    field = signed.split("|")[4]
+    return base64.b64decode(field.partition(":")[2]).decode()
+
+
+async def test_logout_revokes_the_tokens_its_session_gave_to_servers(hub: HubServer, api: HubClient) -> None:
+    """alice opens her server in two browsers (two login sessions; OAuth hands her server a token
+    for each), then logs out of the hub in the first. The hub no longer vouches for the first
+    session's token (GET /hub/api/user, what her server asks when its cache lapses: 403), and
+    her second session's token and her API token still work."""
+    await _start(hub, "alice")
+    first, second = Browser(api.base + "/"), Browser(api.base + "/")
+    try:
+        tokens = []
+        for browser in (first, second):
+            tree = await login(browser, "alice", "/user/alice/tree")
+            assert tree.code == 200 and tree.effective_url.endswith("/user/alice/tree"), browser.trail
+            tokens.append(_token_in(browser.cookies[("jupyterhub-user-alice", "/user/alice/")]))
+        for token in tokens:
+            assert (await api.request("GET", "/hub/api/user", token=token)).json["name"] == "alice"
+        api_token = token_for(hub, "alice")
+        out = await first.fetch("/hub/logout")
+        assert out.code == 200 and ("jupyterhub-hub-login", "/hub/") not in first.cookies
+        assert (await api.request("GET", "/hub/api/user", token=tokens[0])).status == 403
+        assert (await api.request("GET", "/hub/api/user", token=tokens[1])).status == 200
+        assert (await api.request("GET", "/hub/api/user", token=api_token)).status == 200
+    finally:
+        first.close()
+        second.close()

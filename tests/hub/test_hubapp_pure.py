@@ -3,6 +3,7 @@ single-user environment, and the routes against hub-api.yaml."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -15,8 +16,10 @@ import pytest
 from nbserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from nbserver.hub import scopes
 from nbserver.hub.authenticators import LoginLimiter
+from nbserver.hub.identity import HubIdentity
 from nbserver.hub.oauth import OAuthError, OAuthProvider
 from nbserver.hub.proxy import parse_target
+from nbserver.hub.servers import Servers, ServerState, UserServer
 from nbserver.hub.spawner import LaunchSpec, single_user_env
 from nbserver.hub.store import ServerRecord, Store, now
 from tests.hub import hubopenapi
@@ -264,3 +267,63 @@ def test_hub_routes_and_spec_paths_match(tmp_path: Path) -> None:
     finally:
         runtime.store.close()
     assert documented == hubopenapi.spec_paths()
+
+
+def test_a_token_used_again_within_30_s_is_not_written_again(tmp_path: Path) -> None:
+    """A client polling the API with one token (the benchmark polls every 0.2 s): its
+    ``last_activity`` is written on first use and then only once it is 30 s old (JupyterHub's
+    activity_resolution), not on every request."""
+    store = Store(tmp_path / "hub.sqlite")
+    store.add_user("alice")
+    token, record = store.add_token("alice", kind="api", scopes=scopes.user_scopes("alice", False))
+    identity = HubIdentity(store, cookie_secret=b"s" * 32, hub_prefix="/hub/", cookie_max_age_days=1)
+    assert identity.for_token(token).identity is not None
+    first = store.find_token(token)
+    assert first is not None and first.last_activity is not None
+    for _ in range(3):
+        identity.for_token(token)
+        again = store.find_token(token)
+        assert again is not None and again.last_activity == first.last_activity
+    store.touch_token(record.id, now() - timedelta(seconds=31))
+    identity.for_token(token)
+    later = store.find_token(token)
+    assert later is not None and later.last_activity is not None
+    assert later.last_activity > now() - timedelta(seconds=10)
+    store.close()
+
+
+def test_the_database_does_not_fsync_every_commit(tmp_path: Path) -> None:
+    """WAL with ``synchronous = NORMAL`` (1): a commit is not an fsync on the event loop (FULL, 2,
+    the default, fsyncs every activity and token write)."""
+    store = Store(tmp_path / "hub.sqlite")
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    store.close()
+
+
+class _AliveSpawner:
+    def alive(self, pid: int) -> bool:
+        return True
+
+
+def test_a_server_becoming_ready_counts_as_activity() -> None:
+    """A start that took longer than the idle-cull timeout (here 60 s, a loaded machine): the
+    server's and its user's activity move to the moment it is ready, so the culler does not stop
+    it before its user, still waiting on the progress page, ever reaches it."""
+    store = Store(":memory:")
+    store.add_user("alice")
+    servers = Servers(store, _AliveSpawner(), hub_api_url="http://127.0.0.1:1/hub/api", base_url="/")  # type: ignore[arg-type]
+    started = now() - timedelta(seconds=60)
+    server = UserServer("alice", 1, 1, 0, started, ServerState.SPAWNING, last_activity=started)
+    servers._servers["alice"] = server
+
+    async def responds(user: str, port: int, timeout: float = 5.0) -> bool:
+        return True
+
+    servers.responds = responds  # type: ignore[method-assign]
+    asyncio.run(servers._wait_ready(server))
+    assert server.state is ServerState.RUNNING
+    assert server.last_activity is not None and server.last_activity > now() - timedelta(seconds=10)
+    user_activity = servers.user_activity("alice", None)
+    assert user_activity is not None and user_activity > now() - timedelta(seconds=10)
+    store.close()
