@@ -23,6 +23,7 @@ import getpass
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -82,7 +83,26 @@ def load_config_file(path: Path) -> dict[str, Any]:
             f"unknown setting(s) {', '.join(unknown)} in {path}; "
             f"known: {', '.join(ServerConfig.field_names())}"
         )
-    return {key: _check_type(key, value, path) for key, value in data.items()}
+    settings = {key: _check_type(key, value, path) for key, value in data.items()}
+    if isinstance(data.get("terminal_shell"), str):  # a command line, as --terminal-shell
+        settings["terminal_shell"] = shell_argv(data["terminal_shell"], f"terminal_shell in {path}")
+    return settings
+
+
+def shell_argv(command: str, source: str = "--terminal-shell") -> tuple[str, ...]:
+    """``command`` split as a POSIX shell splits it (:func:`shlex.split`).
+
+    Raises:
+        ConfigError: an unclosed quote or a trailing escape, or no command at all (``source``
+            named).
+    """
+    try:
+        argv = tuple(shlex.split(command))
+    except ValueError as exc:
+        raise ConfigError(f"{source} {command!r} is not a command line: {exc}") from None
+    if not argv:
+        raise ConfigError(f"{source} names no command")
+    return argv
 
 
 def _check_type(name: str, value: Any, path: Path) -> Any:
@@ -184,6 +204,19 @@ def _parser() -> argparse.ArgumentParser:
         choices=["Lax", "Strict", "None"],
         type=str.capitalize,
         help="SameSite of the login cookies (default Lax; None, for embedding, needs https)",
+    )
+    add(
+        "--no-terminals",
+        dest="terminals_enabled",
+        action="store_false",
+        default=None,
+        help="serve no terminals: /api/terminals and the terminal websocket answer 404",
+    )
+    add(
+        "--terminal-shell",
+        metavar="CMD",
+        help="the terminals' shell, a command line split as a POSIX shell splits it (shlex), e.g. "
+        '"bash --login" or "/bin/sh -c \'cd src; exec sh\'" (default: $SHELL -l, else sh)',
     )
     add("--runtime-dir", type=Path, help="where runtime files go (default: Jupyter's runtime dir)")
     add("--certfile", type=Path, help="serve https with this certificate (PEM)")
@@ -342,10 +375,13 @@ def build_config(args: argparse.Namespace, environ: dict[str, str]) -> ServerCon
         "keyfile",
         "client_ca",
         "default_url",
+        "terminals_enabled",
     ):
         value = getattr(args, name)
         if value is not None:
             settings[name] = value
+    if args.terminal_shell is not None:
+        settings["terminal_shell"] = shell_argv(args.terminal_shell)
     if args.allow_origin:
         settings["allow_origin"] = tuple(args.allow_origin)
     if args.frame_ancestors:

@@ -138,7 +138,8 @@ class ServerConfig:
         terminals_enabled: serve terminals (``/api/terminals``); they also need terminado and a
             pty (POSIX, or pywinpty on Windows), else the routes answer 404 saying why.
         terminal_shell: argv of a terminal's shell; empty (the default) is ``$SHELL -l`` (or
-            ``sh``), as jupyter_server.
+            ``sh``), as jupyter_server. A config file may give it as one command-line string,
+            split as a POSIX shell splits it (``shlex``), or as a list.
         session_store: the SQLite file of sessions and kernel records, or ``":memory:"`` (the
             default). With a file, kernels outlive the server: one started again on the same
             file re-attaches those still running. The path is made absolute; its directory

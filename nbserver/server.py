@@ -122,6 +122,7 @@ class Server:
         self._write_info = write_runtime_info
         self._http: NoDelayHTTPServer | None = None
         self._stopped = asyncio.Event()
+        self._stopping: asyncio.Future[None] | None = None  # the one shutdown, once begun
         self.app: tornado.web.Application | None = None
         self.ctx: ServerContext | None = None
         self.port = 0
@@ -189,7 +190,17 @@ class Server:
         await self._stopped.wait()
 
     async def stop(self) -> None:
-        """Stop accepting, close connections, shut services down, remove the runtime file."""
+        """Stop accepting, close connections, shut services down, remove the runtime file.
+
+        Idempotent: the first call does the work; any later call, also one made while the first
+        still runs, waits for that one and does nothing more (services are shut down once). The
+        work is shielded: a caller cancelled while waiting does not cut the shutdown short.
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         if self._http is not None:
             self._http.stop()
             try:

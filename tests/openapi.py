@@ -1,31 +1,35 @@
-"""Validate HTTP responses against the repository's ``api.yaml`` (OpenAPI 3.1).
+"""Validate HTTP responses against an OpenAPI 3.1 document: the repository's ``api.yaml``, and
+``nbserver/hub/hub-api.yaml`` (``tests/hub/hubopenapi.py``), each a :class:`Spec`.
 
-The contract, used by every API test through the conftest:
+``Spec(path, uri)`` loads one document; its checks, the contract every API test relies on:
 
-* ``SPEC`` is ``api.yaml`` from the repository root, loaded once.
-* ``spec_paths()`` is the set of path templates in the spec.
-* ``find_operation(method, path)`` maps a request path (``base_url`` already stripped, no query
-  string, starting with ``/``) to ``(template, operation)``. A ``{name}`` segment matches one or
-  more characters other than ``/``; a path parameter whose schema has ``x-nbserver-slashes: true``
-  may also contain ``/``. When several templates match, the one with the most literal characters
-  wins (so literal templates beat templated ones). No match raises ``AssertionError``.
-* ``validate_response(method, path, status, content_type, body)`` raises ``AssertionError`` when
-  the operation or the status is not documented; when a non-empty body has a media type that is
-  not documented for that status; when a status documented without content has a body (3xx and
-  204 bodies are not checked); when a status documented with content has none (except for
-  HEAD and 3xx); and when a JSON (``application/json`` or ``+json``) body is not JSON or does not
-  match its schema. Only exact status codes are supported: the spec uses no ``default`` or ``2XX``.
-* ``validate_schema(name, document)`` asserts that parsed JSON matches
+* ``spec.doc`` is the parsed document; ``spec.paths()`` the set of its path templates.
+* ``spec.find_operation(method, path)`` maps a request path (``base_url`` already stripped, no
+  query string, starting with ``/``) to ``(template, operation)``. A ``{name}`` segment matches
+  one or more characters other than ``/``; a path parameter whose schema has
+  ``x-nbserver-slashes: true`` may also contain ``/``. When several templates match, the one
+  with the most literal characters wins (so literal templates beat templated ones). No match
+  raises ``AssertionError``.
+* ``spec.validate_response(method, path, status, content_type, body)`` raises ``AssertionError``
+  when the operation or the status is not documented; when a non-empty body has a media type
+  that is not documented for that status; when a status documented without content has a body
+  (3xx and 204 bodies are not checked); when a status documented with content has none (except
+  for HEAD and 3xx); and when a JSON (``application/json`` or ``+json``) body is not JSON or
+  does not match its schema. Only exact status codes are supported: the specs use no
+  ``default`` or ``2XX``.
+* ``spec.validate_schema(name, document)`` asserts that parsed JSON matches
   ``#/components/schemas/<name>`` (the conftest uses it for generic JSON 404 bodies).
 
 Schemas are checked with jsonschema's Draft 2020-12 validator, format assertions on, with
 ``#/components/...`` references resolved inside the whole document (registered with
-``referencing`` as ``urn:nbserver-api``). Compiled validators are cached.
+``referencing`` under the spec's ``uri``). Compiled validators are cached per spec.
+
+For ``api.yaml`` the module keeps its functions: ``SPEC`` (the document), ``spec_paths()``,
+``find_operation()``, ``validate_response()`` and ``validate_schema()`` are those of ``API``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping
@@ -37,15 +41,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["SPEC", "find_operation", "spec_paths", "validate_response", "validate_schema"]
+__all__ = ["API", "SPEC", "Spec", "find_operation", "spec_paths", "validate_response", "validate_schema"]
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "api.yaml"
 SPEC_URI = "urn:nbserver-api"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
-
-SPEC: dict[str, Any] = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-
-_REGISTRY: Registry[Any] = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(SPEC))
 
 _FORMAT_CHECKER = FormatChecker()
 if "date-time" not in _FORMAT_CHECKER.checkers:  # jsonschema needs rfc3339-validator for this
@@ -123,59 +123,26 @@ def _compile_routes(spec: Mapping[str, Any]) -> list[_Route]:
 
 
 def _find_in(
-    spec: Mapping[str, Any], routes: list[_Route], method: str, path: str
+    spec: Mapping[str, Any], routes: list[_Route], method: str, path: str, name: str = "api.yaml"
 ) -> tuple[str, dict[str, Any]]:
     assert path.startswith("/") and "?" not in path, f"{path!r}: expected a path without query"
     matches = [r for r in routes if r.pattern.fullmatch(path)]
-    assert matches, f"{method.upper()} {path}: no path template matches; not in api.yaml"
+    assert matches, f"{method.upper()} {path}: no path template matches; not in {name}"
     # the most specific template that has the method: ``POST /api/contents/a/trust`` is the
     # trust operation, ``GET`` of the same path reads the file named ``trust``
     with_method = [r for r in matches if method.lower() in spec["paths"][r.template]]
     assert with_method, (
         f"{method.upper()} {path}: {', '.join(r.template for r in matches)} "
-        f"has no {method.upper()} operation; not in api.yaml"
+        f"has no {method.upper()} operation; not in {name}"
     )
     best = min(with_method, key=lambda r: (-r.literal_chars, r.n_params, r.template))
     return best.template, spec["paths"][best.template][method.lower()]
 
 
-_ROUTES = _compile_routes(SPEC)
-
-
-def spec_paths() -> set[str]:
-    """The path templates of the spec, e.g. ``{"/api", "/api/status", ...}``."""
-    return set(SPEC["paths"])
-
-
-def find_operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
-    """``(template, operation)`` for a request; ``AssertionError`` if the spec has none."""
-    return _find_in(SPEC, _ROUTES, method, path)
-
-
-@functools.cache
-def _validator_at(schema_ptr: str) -> Draft202012Validator:
-    return Draft202012Validator(
-        {"$ref": f"{SPEC_URI}#{schema_ptr}"}, registry=_REGISTRY, format_checker=_FORMAT_CHECKER
-    )
-
-
-@functools.cache
-def _validator(template: str, method: str, status: str, media_type: str) -> Draft202012Validator:
-    response_ptr, _ = _resolve(SPEC, f"/paths/{_escape_pointer(template)}/{method}/responses/{status}")
-    media_ptr, _ = _resolve(SPEC, f"{response_ptr}/content/{_escape_pointer(media_type)}")
-    return _validator_at(f"{media_ptr}/schema")
-
-
-def _check(validator: Draft202012Validator, document: object, where: str, raw: object) -> None:
+def _check(validator: Draft202012Validator, document: object, where: str, raw: object, name: str) -> None:
     errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     details = "\n".join(f"  at {e.json_path}: {e.message}" for e in errors)
-    assert not errors, f"{where}: body does not match api.yaml:\n{details}\nbody: {raw!r:.500}"
-
-
-def validate_schema(name: str, document: object) -> None:
-    """Assert that ``document`` (parsed JSON) matches ``#/components/schemas/<name>``."""
-    assert name in SPEC["components"]["schemas"], f"schema {name!r} is not in api.yaml"
-    _check(_validator_at(f"/components/schemas/{_escape_pointer(name)}"), document, name, document)
+    assert not errors, f"{where}: body does not match {name}:\n{details}\nbody: {raw!r:.500}"
 
 
 def _is_json(media_type: str) -> bool:
@@ -190,34 +157,100 @@ def _documented_media_type(content: Mapping[str, Any], media_type: str) -> str |
     return None
 
 
+class Spec:
+    """One OpenAPI document (``path``, a YAML file) and the checks of the module docstring;
+    ``uri`` names it in the schema registry (``#/components/...`` references resolve in it)."""
+
+    def __init__(self, path: Path, uri: str) -> None:
+        self.file = path
+        self.name = path.name  # what assertion messages call it
+        self.uri = uri
+        self.doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        self._registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(self.doc))
+        self._routes = _compile_routes(self.doc)
+        self._validators: dict[str, Draft202012Validator] = {}
+
+    def paths(self) -> set[str]:
+        """The path templates, e.g. ``{"/api", "/api/status", ...}``."""
+        return set(self.doc["paths"])
+
+    def find_operation(self, method: str, path: str) -> tuple[str, dict[str, Any]]:
+        """``(template, operation)`` for a request; ``AssertionError`` if the spec has none."""
+        return _find_in(self.doc, self._routes, method, path, self.name)
+
+    def _validator_at(self, schema_ptr: str) -> Draft202012Validator:
+        validator = self._validators.get(schema_ptr)
+        if validator is None:
+            validator = self._validators[schema_ptr] = Draft202012Validator(
+                {"$ref": f"{self.uri}#{schema_ptr}"}, registry=self._registry, format_checker=_FORMAT_CHECKER
+            )
+        return validator
+
+    def validate_schema(self, name: str, document: object) -> None:
+        """Assert that ``document`` (parsed JSON) matches ``#/components/schemas/<name>``."""
+        assert name in self.doc["components"]["schemas"], f"schema {name!r} is not in {self.name}"
+        validator = self._validator_at(f"/components/schemas/{_escape_pointer(name)}")
+        _check(validator, document, name, document, self.name)
+
+    def validate_response(
+        self, method: str, path: str, status: int, content_type: str | None, body: bytes
+    ) -> None:
+        """Assert that a response is documented in the spec and matches its schema."""
+        method = method.lower()
+        template, operation = self.find_operation(method, path)
+        where = f"{method.upper()} {path} -> {status} ({template})"
+        responses = operation.get("responses", {})
+        assert str(status) in responses, (
+            f"{where}: status {status} is not documented; {self.name} lists {sorted(responses)}"
+        )
+        response_ptr, response = _resolve(
+            self.doc, f"/paths/{_escape_pointer(template)}/{method}/responses/{status}"
+        )
+        content: Mapping[str, Any] = response.get("content") or {}
+        exempt = 300 <= status < 400 or status == 204
+        if not content:
+            assert exempt or not body, f"{where}: {self.name} documents no body, got {body[:200]!r}"
+            return
+        if not body:
+            assert exempt or method == "head", f"{where}: {self.name} documents a body, got none"
+            return
+        media_type = (content_type or "").split(";")[0].strip().lower()
+        key = _documented_media_type(content, media_type)
+        assert key is not None, (
+            f"{where}: Content-Type {content_type!r} is not documented; {self.name} lists {sorted(content)}"
+        )
+        media_ptr, media = _resolve(self.doc, f"{response_ptr}/content/{_escape_pointer(key)}")
+        if not _is_json(media_type) or "schema" not in media:
+            return
+        try:
+            document = json.loads(body)
+        except ValueError as exc:
+            raise AssertionError(
+                f"{where}: body is not valid JSON ({exc}), as {self.name} documents: {body[:200]!r}"
+            ) from None
+        _check(self._validator_at(f"{media_ptr}/schema"), document, where, body[:500], self.name)
+
+
+#: ``api.yaml``, and its checks as the module's functions
+API = Spec(SPEC_FILE, SPEC_URI)
+SPEC: dict[str, Any] = API.doc
+
+
+def spec_paths() -> set[str]:
+    """The path templates of ``api.yaml``."""
+    return API.paths()
+
+
+def find_operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
+    """``(template, operation)`` for a request; ``AssertionError`` if ``api.yaml`` has none."""
+    return API.find_operation(method, path)
+
+
+def validate_schema(name: str, document: object) -> None:
+    """Assert that ``document`` (parsed JSON) matches ``api.yaml``'s schema ``name``."""
+    API.validate_schema(name, document)
+
+
 def validate_response(method: str, path: str, status: int, content_type: str | None, body: bytes) -> None:
     """Assert that a response is documented in ``api.yaml`` and matches its schema."""
-    method = method.lower()
-    template, operation = find_operation(method, path)
-    where = f"{method.upper()} {path} -> {status} ({template})"
-    responses = operation.get("responses", {})
-    assert str(status) in responses, (
-        f"{where}: status {status} is not documented; api.yaml lists {sorted(responses)}"
-    )
-    response_ptr, response = _resolve(SPEC, f"/paths/{_escape_pointer(template)}/{method}/responses/{status}")
-    content: Mapping[str, Any] = response.get("content") or {}
-    exempt = 300 <= status < 400 or status == 204
-    if not content:
-        assert exempt or not body, f"{where}: api.yaml documents no body, got {body[:200]!r}"
-        return
-    if not body:
-        assert exempt or method == "head", f"{where}: api.yaml documents a body, got none"
-        return
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    key = _documented_media_type(content, media_type)
-    assert key is not None, (
-        f"{where}: Content-Type {content_type!r} is not documented; api.yaml lists {sorted(content)}"
-    )
-    _, media = _resolve(SPEC, f"{response_ptr}/content/{_escape_pointer(key)}")
-    if not _is_json(media_type) or "schema" not in media:
-        return
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise AssertionError(f"{where}: body is not valid JSON ({exc}): {body[:200]!r}") from None
-    _check(_validator(template, method, str(status), key), document, where, body[:500])
+    API.validate_response(method, path, status, content_type, body)

@@ -4,6 +4,8 @@ the public surface is pinned, and the library can be embedded in another tornado
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import tornado.httpserver
@@ -144,3 +146,23 @@ async def test_embedding_in_another_application(io_loop, tmp_path) -> None:
 class HelloHandler(tornado.web.RequestHandler):
     def get(self) -> None:
         self.write("hi")
+
+
+#: modules that take seconds to import (jsonschema parses a grammar at import where
+#: rfc3987-syntax is installed; nbconvert brings it and more): never imported by a server's start
+SLOW_IMPORTS = ("jsonschema", "nbconvert", "nbformat", "rfc3987_syntax")
+
+
+def test_building_the_app_imports_no_slow_module(tmp_path) -> None:
+    """A fresh interpreter builds the full app (nbconvert, terminals, clusters, events, the
+    hosted UIs all mounted) without importing :data:`SLOW_IMPORTS`: start-up stays fast. Both
+    the event bus's schema check and the nbconvert manager's imports once broke this (3.3 s)."""
+    code = (
+        "import sys, json\n"
+        "from nbserver import ServerConfig, make_app\n"
+        f"make_app(ServerConfig(root_dir={str(tmp_path)!r}, token='x'))\n"
+        f"print(json.dumps([m for m in {SLOW_IMPORTS!r} if m in sys.modules]))\n"
+    )
+    command = [sys.executable, "-c", code]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

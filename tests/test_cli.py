@@ -7,6 +7,7 @@ killed in teardown; readiness is polled on the public ``GET /api``.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import http.client
 import json
@@ -32,7 +33,7 @@ from nbserver import cli
 from nbserver._version import __version__
 from nbserver.auth.passwords import verify_password
 
-READY_TIMEOUT = 15.0
+READY_TIMEOUT = 60.0  # start-up on a loaded machine (several test runs at once)
 EXIT_TIMEOUT = 5.0
 
 
@@ -224,8 +225,11 @@ def test_help_lists_every_option(tmp_path: Path) -> None:
         "--log-level",
         "--version",
         "--runtime-dir",
+        "--no-terminals",
+        "--terminal-shell",
     ):
         assert re.search(rf"(?<![\w-]){option}(?![\w-])", result.stdout), option
+    assert "(shlex)" in result.stdout  # how --terminal-shell splits its command line
 
 
 def test_version(tmp_path: Path) -> None:
@@ -469,6 +473,9 @@ def test_default_config_file_in_jupyter_config_dir(tmp_path: Path, server_factor
         ({}, ["--port", "70000"], "port 70000 is not between 0 and 65535"),
         ({}, ["--base-url", "/a/../b"], "must be a plain URL path"),
         ({}, ["--allow-origin", "not-an-origin"], "allow_origin entry 'not-an-origin'"),
+        ({}, ["--terminal-shell", "sh -c 'echo"], '--terminal-shell "sh -c \'echo" is not a command line'),
+        ({}, ["--terminal-shell", " "], "--terminal-shell names no command"),
+        ({"c.json": '{"terminal_shell": "a\\\\"}'}, ["--config", "c.json"], "terminal_shell in c.json"),
     ],
     ids=[
         "unknown-json",
@@ -485,6 +492,9 @@ def test_default_config_file_in_jupyter_config_dir(tmp_path: Path, server_factor
         "bad-port",
         "bad-base-url",
         "bad-origin",
+        "terminal-shell-unclosed-quote",
+        "terminal-shell-empty",
+        "terminal-shell-trailing-escape-in-file",
     ],
 )
 def test_bad_configuration_exits_2(
@@ -681,3 +691,82 @@ def test_default_log_level_hides_2xx_access_lines(server_factory: Any) -> None:
     assert status(server) == 403
     log = server.wait_for_log("403 GET /api/status (")
     assert "200 GET" not in log
+
+
+# -- 11. terminals --------------------------------------------------------------------------------
+
+
+def parse(*argv: str, environ: dict[str, str] | None = None) -> Any:
+    return cli.build_config(cli._parser().parse_args(list(argv)), environ or {})
+
+
+def test_terminal_flags_set_the_config(tmp_path: Path) -> None:
+    """``--no-terminals`` turns ``terminals_enabled`` off; ``--terminal-shell`` is one command
+    line, split as a POSIX shell splits it (quotes kept together, not run through a shell)."""
+    assert parse().terminals_enabled is True and parse().terminal_shell == ()
+    assert parse("--no-terminals").terminals_enabled is False
+    config = parse("--terminal-shell", "/bin/sh -c 'echo a  b; exec sh' \"x y\"")
+    assert config.terminal_shell == ("/bin/sh", "-c", "echo a  b; exec sh", "x y")
+    assert parse("--terminal-shell", "bash").terminal_shell == ("bash",)
+
+
+def test_terminal_settings_in_a_config_file(tmp_path: Path) -> None:
+    """The config file's ``terminal_shell`` is a command line too (a string is split like the
+    flag's; a list is the argv as it is), and the command line beats the file."""
+    file = write_config(tmp_path / "c.toml", terminals_enabled=False, terminal_shell="zsh -l -i")
+    config = parse("--config", str(file))
+    assert config.terminals_enabled is False and config.terminal_shell == ("zsh", "-l", "-i")
+    file = write_config(tmp_path / "c.json", terminal_shell=["/opt/my shell", "-l"])
+    assert parse("--config", str(file)).terminal_shell == ("/opt/my shell", "-l")
+    assert parse("--config", str(file), "--terminal-shell", "sh").terminal_shell == ("sh",)
+
+
+def test_no_terminals_answers_as_jupyter_server_does(server_factory: Any) -> None:
+    """``jupyter server --ServerApp.terminals_enabled=False`` (2.21) answers 404 on every terminal
+    route (its HTML 404 page); nbserver's 404 is JSON and says why. The terminal websocket is a
+    404 too, before any upgrade."""
+    server = server_factory("--port", str(free_port()), "--token", "t", "--no-terminals")
+    for method in ("GET", "POST"):
+        request = urllib.request.Request(
+            server.url("api/terminals"), method=method, headers={"Authorization": "token t"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=5)
+        with info.value as error:
+            assert error.code == 404
+            body = json.loads(error.read())
+        assert body["reason"] == "terminals unavailable" and "terminals_enabled" in body["message"]
+    assert status(server, "t", "api/terminals/1") == 404
+    assert status(server, "t", "terminals/websocket/1") == 404
+
+
+async def test_terminal_shell_runs_that_command_line(server_factory: Any) -> None:
+    """The shell is the flag's command line, split by shlex: ``/bin/sh -c '...'`` prints a
+    marker computed by that shell (so not the flag's text echoed), then becomes an interactive
+    ``sh`` that runs what is typed through the terminal websocket."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    shell = "/bin/sh -c 'echo marker-$((6*7)); exec /bin/sh'"
+    server = server_factory("--port", str(free_port()), "--token", "t", "--terminal-shell", shell)
+    headers = {"Authorization": "token t", "Content-Type": "application/json"}
+    request = urllib.request.Request(server.url("api/terminals"), data=b"{}", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        name = json.loads(response.read())["name"]
+    url = server.url(f"terminals/websocket/{name}").replace("http://", "ws://")
+    conn = await websocket_connect(HTTPRequest(url, headers={"Authorization": "token t"}))
+    output = ""
+    try:
+        typed = False
+        while "typed-" + "64" not in output:
+            raw = await asyncio.wait_for(conn.read_message(), 30)
+            assert raw is not None, f"closed; output: {output!r}"
+            frame = json.loads(raw)
+            if frame[0] == "stdout":
+                output += frame[1]
+            if "marker-42" in output and not typed:
+                await conn.write_message(json.dumps(["stdin", "echo typed-$((8*8))\r"]))
+                typed = True
+    finally:
+        conn.close()
+    assert "marker-42" in output

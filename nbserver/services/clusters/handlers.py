@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ...context import ServerContext
 from ...errors import BadRequest
 from ...routing import Route
@@ -11,6 +13,7 @@ from .manager import ClusterManager
 __all__ = ["routes"]
 
 _ID = {"cluster_id": r"[^/]+"}
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class ClustersBase(APIHandler):
@@ -33,15 +36,16 @@ class ClusterHandler(ClustersBase):
 
 class StartHandler(ClustersBase):
     async def post(self, cluster_id: str) -> None:
-        """Optional body ``{"n": <engines>}``; ``?n=`` as the classic notebook also works."""
+        """Optional body ``{"n": <engines>}``; ``?n=`` as the classic notebook also works (the
+        body wins). An empty ``?n=`` is the default count, as the classic notebook read it."""
         body = self.json_body()
         body = {} if body is None else body
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object", reason="bad model")
         n = body.get("n")
         query = self.get_query_argument("n", None)
-        if n is None and query is not None:
-            if not query.isdigit():
+        if n is None and query:
+            if not _DIGITS.fullmatch(query):  # not str.isdigit: "²" is a digit int() refuses
                 raise BadRequest("n must be a positive integer", reason="bad model")
             n = int(query)
         self.write_json(await self.clusters.start(cluster_id, n))

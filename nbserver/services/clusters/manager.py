@@ -120,13 +120,16 @@ class ClusterManager:
 
     # -- start and stop ----------------------------------------------------------------------
 
-    async def start(self, cluster_id: str, n: int | None = None) -> dict[str, Any]:
-        """Start the controller and ``n`` engines (default: one per CPU).
+    async def start(self, cluster_id: str, n: Any = None) -> dict[str, Any]:
+        """Start the controller and ``n`` engines (default: one per CPU); ``n`` is the client's
+        value as it came (an integral float counts as that integer).
 
         Raises:
             NotFound: no such cluster. BadRequest: ``n`` is not a positive integer.
             Conflict: the cluster is running. ClusterFailed: ipyparallel could not start it.
         """
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)  # 2.0 is the number 2 (JSON does not tell them apart)
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise BadRequest("n must be a positive integer", reason="bad model")
         async with self._lock(cluster_id):

@@ -22,6 +22,11 @@ and makes it live. So a reconnecting client gets every message exactly once, in 
 order. A promise not kept within :data:`SETTLE_TIMEOUT` seconds is given up on (logged) at the
 next message for the session.
 
+One client's failure is its own. A message a client's protocol cannot encode (the legacy JSON
+framing parses the header; a kernel may send one that is not a JSON object) makes its
+``deliver`` raise :class:`~nbserver.protocol.ProtocolError`: the table drops that message for
+that client alone, with a warning, and goes on delivering it to the others.
+
 Nothing here does I/O: clients are objects with ``deliver`` and ``kernel_stopped``.
 """
 
@@ -32,6 +37,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
+
+from ...protocol.errors import ProtocolError
 
 __all__ = ["SETTLE_TIMEOUT", "Client", "ClientTable", "ReplayBuffer"]
 
@@ -172,8 +179,7 @@ class ClientTable:
                     buffer.max_age,
                 )
             for channel, parts in buffer.drain():
-                client.deliver(channel, parts)
-                replayed += 1
+                replayed += _hand(client, channel, parts)
         self.clients[session_id] = client
         return replayed
 
@@ -215,7 +221,7 @@ class ClientTable:
             buffer.settling = False
         elif current is not None:
             for channel, parts in unsent:
-                current.deliver(channel, parts)
+                _hand(current, channel, parts)
 
     def keep(self, session_id: str, channel: str, parts: list[bytes]) -> None:
         """Put a message in a detached session's replay buffer (if it has one)."""
@@ -227,7 +233,7 @@ class ClientTable:
         """A message for one session: to its client, or kept for it (nowhere if unknown)."""
         client = self.clients.get(session_id)
         if client is not None:
-            client.deliver(channel, parts)
+            _hand(client, channel, parts)
         elif session_id in self.buffers:
             self.buffers[session_id].append(channel, parts)
 
@@ -238,7 +244,7 @@ class ClientTable:
         # detaches and keeps this message in its new buffer itself; once is enough
         buffers = list(self.buffers.items())
         for attached in list(self.clients.values()):
-            attached.deliver(channel, parts)
+            _hand(attached, channel, parts)
         for gone, buffer in buffers:
             if buffer.expired() and not buffer.settling:
                 del self.buffers[gone]
@@ -250,3 +256,15 @@ class ClientTable:
         self.buffers.clear()
         for client in list(self.clients.values()):
             client.kernel_stopped()
+
+
+def _hand(client: Client, channel: str, parts: list[bytes]) -> int:
+    """``client.deliver(channel, parts)``: 1 when delivered, 0 when the client's protocol
+    cannot encode the message (ProtocolError), which is then dropped for this client alone,
+    with a warning."""
+    try:
+        client.deliver(channel, parts)
+    except ProtocolError as exc:
+        log.warning("Dropped a %s message for session %s: %s", channel, client.session_id, exc)
+        return 0
+    return 1

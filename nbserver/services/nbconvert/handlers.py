@@ -17,11 +17,11 @@ from ...web import Access, APIHandler, BaseHandler, PageHandler
 from ..contents import paths
 from ..contents.handlers import content_disposition
 from .manager import Export, NbconvertManager
+from .service import FORMAT_PARAM, PAGE_FORMAT_PARAM
 
 __all__ = ["routes"]
 
 SANDBOX = "; sandbox allow-scripts"
-_FORMAT = {"format": r"\w+"}
 
 
 class ExportersHandler(APIHandler):
@@ -97,6 +97,8 @@ def routes(ctx: ServerContext, nbconvert: NbconvertManager) -> list[Route]:
     kw = {"ctx": ctx, "nbconvert": nbconvert}
     return [
         Route("/api/nbconvert", ExportersHandler, kw),
-        Route("/nbconvert/{format}", ExportBodyHandler, kw, params=_FORMAT),
-        Route("/nbconvert/{format}/{path}", ExportFileHandler, kw, params={**_FORMAT, "path": r".+"}),
+        Route("/nbconvert/{format}", ExportBodyHandler, kw, params=FORMAT_PARAM),
+        Route(
+            "/nbconvert/{format}/{path}", ExportFileHandler, kw, params={**PAGE_FORMAT_PARAM, "path": r".+"}
+        ),
     ]

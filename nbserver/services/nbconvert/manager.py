@@ -1,8 +1,10 @@
 """Notebook export through nbconvert: the exporters, and a notebook converted to one format.
 
-nbconvert is an optional extra (``nbserver[nbconvert]``); this module imports it, so only
-import it when nbconvert is installed (see :mod:`.service`). Exporters run in a worker thread:
-they read templates and may call pandoc or LaTeX, which must not block the event loop.
+nbconvert is an optional extra (``nbserver[nbconvert]``): mount this module only when it is
+installed (see :mod:`.service`). nbconvert and nbformat are imported on first use, in a worker
+thread (with jsonschema they take seconds to import: not at start-up, not on the event loop).
+Exporters run in a worker thread too: they read templates and may call pandoc or LaTeX, which
+must not block the event loop.
 
 An export is the exporter's output as bytes with its media type, or, when the exporter wrote
 extra files (images of a Markdown export), a zip of the output and those files, as
@@ -12,10 +14,12 @@ jupyter_server answers.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import logging
 import os
+import re
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -23,9 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from jupyter_core.paths import jupyter_config_dir
-from nbconvert.exporters import base as exporters
 
 from ...errors import BadRequest, NBServerError, NotFound
 from ..contents.manager import ContentsManager
@@ -35,6 +37,11 @@ __all__ = ["Export", "NbconvertManager"]
 log = logging.getLogger("nbserver.nbconvert")
 
 DATE_FORMAT = "%B %d, %Y" if sys.platform == "win32" else "%B %-d, %Y"
+
+
+def _exporters() -> Any:
+    """``nbconvert.exporters.base`` (imported on first use: call from a worker thread)."""
+    return importlib.import_module("nbconvert.exporters.base")
 
 
 @dataclass(frozen=True)
@@ -75,9 +82,10 @@ class NbconvertManager:
 
         def load() -> dict[str, dict[str, Any]]:
             found = {}
-            for name in exporters.get_export_names():  # type: ignore[no-untyped-call]
+            exporters = _exporters()
+            for name in exporters.get_export_names():
                 try:
-                    exporter = exporters.get_exporter(name)  # type: ignore[no-untyped-call]
+                    exporter = exporters.get_exporter(name)
                 except Exception as exc:  # a broken third-party entry point
                     log.warning("Exporter %s cannot be loaded: %s", name, exc)
                     continue
@@ -98,7 +106,7 @@ class NbconvertManager:
             BadRequest: a notebook that cannot be read.
             ConversionFailed: the exporter failed.
         """
-        exporter_class = _exporter_class(format)
+        exporter_class = await asyncio.to_thread(_exporter_class, format)
         model = await self.contents.get(path)
         if model["type"] == "directory":
             raise NotFound(f"{path!r} is a directory, not a notebook", reason="not a notebook")
@@ -123,7 +131,7 @@ class NbconvertManager:
             BadRequest: ``content`` is not a notebook.
             ConversionFailed: the exporter failed.
         """
-        exporter_class = _exporter_class(format)
+        exporter_class = await asyncio.to_thread(_exporter_class, format)
         if not isinstance(content, dict) or not isinstance(content.get("cells", []), list):
             raise BadRequest("content must be a notebook (a JSON object with cells)", reason="bad notebook")
         stem = name[: name.rfind(".")] if "." in name else name
@@ -131,8 +139,13 @@ class NbconvertManager:
 
 
 def _exporter_class(format: str) -> type[Any]:
+    """The exporter named ``format`` (in a worker thread: it may import nbconvert). Raises
+    NotFound (``"no such exporter"``) for a name that is not one word: nbconvert would import a
+    dotted name as a module."""
+    if not re.fullmatch(r"\w+", format):
+        raise NotFound(f"No exporter for format: {format}", reason="no such exporter")
     try:
-        return exporters.get_exporter(format)  # type: ignore[no-untyped-call,no-any-return]
+        return _exporters().get_exporter(format)  # type: ignore[no-any-return]
     except (KeyError, NameError, ValueError) as exc:
         raise NotFound(f"No exporter for format: {format}", reason="no such exporter") from exc
 
@@ -158,7 +171,8 @@ async def _convert(
     def run() -> Export:
         try:
             # as a file: multi-line strings may be lists, older nbformats are upgraded
-            notebook = nbformat.reads(json.dumps(content), as_version=4)  # type: ignore[no-untyped-call]
+            nbformat = importlib.import_module("nbformat")
+            notebook = nbformat.reads(json.dumps(content), as_version=4)
             exporter = exporter_class(**options)
             output, resources = exporter.from_notebook_node(
                 notebook, resources={"metadata": metadata, "config_dir": jupyter_config_dir()}

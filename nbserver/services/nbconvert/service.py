@@ -15,11 +15,14 @@ from ..unavailable import unavailable_routes
 
 __all__ = ["installed", "nbconvert_routes"]
 
-_FORMAT = {"format": r"\w+"}
+# POST: any name, one that names no exporter is a JSON 404; GET (a page): a word, else the
+# HTML 404 of an unknown URL, before the page redirect that takes a ?token= out of the URL
+FORMAT_PARAM = {"format": r"[^/]+"}
+PAGE_FORMAT_PARAM = {"format": r"\w+"}
 TEMPLATES: tuple[tuple[str, dict[str, str]], ...] = (
     ("/api/nbconvert", {}),
-    ("/nbconvert/{format}", _FORMAT),
-    ("/nbconvert/{format}/{path}", {**_FORMAT, "path": r".+"}),
+    ("/nbconvert/{format}", FORMAT_PARAM),
+    ("/nbconvert/{format}/{path}", {**PAGE_FORMAT_PARAM, "path": r".+"}),
 )
 NOT_INSTALLED = "nbconvert is not installed: pip install 'nbserver[nbconvert]'"
 

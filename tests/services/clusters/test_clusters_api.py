@@ -1,18 +1,22 @@
 """/api/clusters with a real IPython Parallel cluster of 2 engines, used from a real kernel.
 
-Bad inputs tried: n = 0, n = "2", n = true, a non-object body, ?n=x, starting a running cluster,
-stopping a stopped one, an unknown cluster id; ipyparallel not installed.
+Bad inputs tried: n = 0, n = "2", n = true, a non-object body, ?n=x, ?n=² (a digit int() refuses),
+?n=0, ?n=-1, ?n=1.5, ?n=0x2; starting a running cluster, stopping a stopped one, an unknown
+cluster id; ipyparallel not installed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests import openapi
 from tests.conftest import TOKEN, Client
 from tests.services.kernels.wsclient import KernelSocket, stream_text
 
@@ -120,3 +124,52 @@ async def test_without_ipyparallel(make_server, make_client, monkeypatch: pytest
     r = await client.post("api/clusters/default/start", json={"n": 2})
     assert r.status == 404 and r.json["reason"] == "not installed"
     assert "pip install 'nbserver[parallel]'" in r.json["message"]
+
+
+@pytest.mark.parametrize("query", ["²", "0", "-1", "1.5", "0x2"])
+async def test_a_query_n_that_is_no_positive_integer_is_400(
+    make_server, make_client, ipython_dir: Path, query: str
+) -> None:
+    """``?n=²`` passed ``str.isdigit`` and then made ``int()`` raise: a 500 'Unhandled error'.
+    It is 400 ``"bad model"``, as the other numbers that are not positive integers are."""
+    client: Client = make_client(await make_server())
+    r = await client.post("api/clusters/work/start", params={"n": query})
+    assert (r.status, r.json["reason"]) == (400, "bad model"), r.text
+    assert not cluster_processes()
+
+
+async def test_an_empty_query_n_and_an_integral_float_n_are_counts(
+    make_server, make_client, ipython_dir: Path
+) -> None:
+    """``?n=`` (empty) was 400; the classic notebook's clusters API read it as no count (the
+    default, one engine per CPU), and api.yaml allows it. A body ``{"n": 1.0}`` was 400; JSON
+    Schema's integer 1 and 1.0 are the same number."""
+    client: Client = make_client(await make_server())
+    r = await client.post("api/clusters/work/start", params={"n": ""})
+    assert r.status == 200, r.text
+    assert r.json["n"] == os.cpu_count()
+    assert (await client.post("api/clusters/work/stop")).status == 200
+    await no_cluster_processes()
+    r = await client.post("api/clusters/work/start", json={"n": 1.0})
+    assert r.status == 200 and r.json["n"] == 1, r.text
+    assert (await client.post("api/clusters/work/stop")).status == 200
+    await no_cluster_processes()
+
+
+async def test_the_spec_links_a_listed_cluster_by_its_id(make_server, make_client, ipython_dir: Path) -> None:
+    """The path's ``cluster_id`` is a model's ``id``; the model's own ``cluster_id`` is
+    ipyparallel's (``""`` for a profile's default cluster). Without links in api.yaml the
+    fuzzer took the field of the same name, asked for ``/api/clusters/`` (the list, not one
+    cluster) and POSTed ``/api/clusters//start``. api.yaml links every cluster operation by
+    ``id``, and its ``cluster_id`` parameter refuses the empty string."""
+    client: Client = make_client(await make_server())
+    listed = (await client.get("api/clusters")).json
+    links = openapi.SPEC["paths"]["/api/clusters"]["get"]["responses"]["200"]["links"]
+    assert {link["operationId"] for link in links.values()} == {"getCluster", "startCluster", "stopCluster"}
+    for link in links.values():
+        assert link["parameters"] == {"cluster_id": "$response.body#/0/id"}
+    r = await client.get(f"api/clusters/{listed[0]['id']}")
+    assert r.status == 200 and r.json == listed[0]
+    pattern = openapi.SPEC["components"]["parameters"]["ClusterId"]["schema"]["pattern"]
+    assert listed[0]["cluster_id"] == "" and not re.search(pattern, "")
+    assert all(re.search(pattern, c["id"]) for c in listed)

@@ -158,3 +158,28 @@ async def test_exports_need_no_kernel(client: Client, root_dir: Path, fmt: str) 
     write_notebook(root_dir, "nb.ipynb")
     assert (await client.get(f"nbconvert/{fmt}/nb.ipynb")).status == 200
     assert (await client.get("api/kernels")).json == []
+
+
+@pytest.mark.parametrize("fmt", ["a-b", "%C2%84", "%20", "nbconvert.exporters.html.HTMLExporter"])
+async def test_a_format_that_is_no_word_is_a_json_404(client: Client, root_dir: Path, fmt: str) -> None:
+    """POST /nbconvert/<format> with a format that is not one word (a dash, U+0084 as the fuzzer
+    sent it, a space) answered the HTML 404 of an unknown URL where api.yaml documents JSON. It
+    is the JSON 404 ``"no such exporter"``, also for a dotted name, which nbconvert would import
+    as a module (``nbconvert.exporters.html.HTMLExporter`` exports HTML if it gets through)."""
+    content = write_notebook(root_dir, "nb.ipynb")
+    r = await client.post(f"nbconvert/{fmt}", json={"name": "nb.ipynb", "content": content})
+    assert (r.status, r.json["reason"]) == (404, "no such exporter"), r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    # the export page keeps the HTML 404 of an unknown URL (api.yaml: text/html), also with a
+    # ?token= in the URL, which a page route would first redirect away
+    r = await client.get(f"nbconvert/{fmt}/nb.ipynb", auth="query")
+    assert r.status == 404 and r.headers["Content-Type"].startswith("text/html")
+
+
+async def test_without_nbconvert_a_format_that_is_no_word_says_so_too(
+    make_server, make_client, monkeypatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "nbconvert", None)
+    client = make_client(await make_server())
+    r = await client.post("nbconvert/a-b", json={"content": {}})
+    assert (r.status, r.json["reason"]) == (404, "not installed")

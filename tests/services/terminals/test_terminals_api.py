@@ -263,3 +263,17 @@ async def test_disabled_terminals_answer_404_with_the_reason(make_server, make_c
     with pytest.raises(HTTPClientError) as info:
         await TermSocket.connect(client, "1")
     assert info.value.code == 404
+
+
+@pytest.mark.parametrize("name", ["a-b", "%C2%84", "a.b"])
+async def test_a_websocket_url_with_no_terminal_name_is_a_404_not_a_page(
+    make_server, make_client, name: str
+) -> None:
+    """``/terminals/websocket/<name>`` with a name the terminal API cannot have (a dash, U+0084,
+    a dot) was answered 200 by Notebook 7's ``/terminals/<name>`` page (when Notebook 7 is
+    installed), where api.yaml documents the 404 of an unknown URL. The contract fuzz skipped
+    the path for it; now it covers it."""
+    client = await terminal_server(make_server, make_client)
+    r = await client.get(f"terminals/websocket/{name}")
+    assert r.status == 404, r.text[:200]
+    assert (await client.get("terminals/websocket/nope")).json["reason"] == "no such terminal"
