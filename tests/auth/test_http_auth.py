@@ -14,6 +14,7 @@ import pytest
 
 from nbserver.auth.passwords import hash_password
 from tests.conftest import TOKEN, Client
+from tests.ui.conftest import PAGES
 
 
 async def login_with_token(client: Client) -> None:
@@ -108,7 +109,7 @@ async def test_page_with_token_sets_cookie_and_drops_token_from_url(client: Clie
     assert TOKEN not in r.headers["Location"]
     set_cookie = " ".join(r.headers.get_list("Set-Cookie"))
     assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
-    r = await client.get("tree", auth=None, use_cookies=True)
+    r = await client.get(f"{PAGES}tree", auth=None, use_cookies=True)  # the built-in UI's page
     assert r.status == 200
     assert "nbserver" in r.text
 
