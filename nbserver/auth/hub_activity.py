@@ -12,7 +12,6 @@ again at the next interval. Nothing here ever stops the server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ..context import Activity, isoformat
+from ..tasks import cancel
 from .hub_client import HubClient, HubUnavailable
 
 __all__ = ["HubActivityReporter"]
@@ -117,7 +117,4 @@ class HubActivityReporter:
 
     async def shutdown(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)

@@ -9,11 +9,11 @@ than ``timeout`` seconds is stopped, as jupyterhub-idle-culler would do through 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from ..tasks import cancel
 from .servers import Servers, ServerState
 from .store import now
 
@@ -69,7 +69,4 @@ class IdleCuller:
 
     async def shutdown(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)

@@ -41,6 +41,7 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from ..errors import Conflict
+from ..tasks import cancel
 from .scopes import server_token_scopes
 from .spawner import LaunchSpec, LocalSpawner, SpawnFailed
 from .store import ServerRecord, Store, now
@@ -359,10 +360,7 @@ class Servers:
     async def shutdown(self) -> None:
         """Stop watching; the servers keep running (a new hub re-adopts them)."""
         task, self._loop_task = self._loop_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         for pending in list(self._tasks):
             pending.cancel()
         self.flush()

@@ -31,7 +31,6 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +40,7 @@ from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 from tornado.web import RequestHandler
 
+from ..tasks import cancel
 from ..web import Access, log_request
 from .proxy import ProxyTarget, forwarded_headers, json_error, parse_target
 
@@ -84,9 +84,7 @@ async def splice(browser: IOStream, server: IOStream, touch: Callable[[], None])
         if not upward.done():
             await asyncio.wait((upward,), timeout=5)
         if not upward.done():
-            upward.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await upward
+            await cancel(upward)
 
 
 def _upgrade_request(handler: RequestHandler, hub: ProxyTarget) -> bytes:

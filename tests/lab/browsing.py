@@ -99,6 +99,15 @@ def no_script_error(errors: list[str]) -> None:
     assert not unexpected, f"uncaught script errors: {unexpected}"
 
 
+def output_saved(server: UIServer, path: str, text: str) -> bool:
+    """Whether the notebook at ``path``, as the contents API returns it, has an output with
+    ``text`` (the UI saved it)."""
+    model = server.api("GET", f"api/contents/{path}")
+    return any(
+        text in "".join(o.get("text", "")) for c in model["content"]["cells"] for o in c.get("outputs", [])
+    )
+
+
 def no_error_dialog(page: Any) -> None:
     dialogs = page.locator(".jp-Dialog")
     assert dialogs.count() == 0, f"dialog shown: {dialogs.first.inner_text()}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.lab.browsing import NOTEBOOK, Recorder, lab_page, lab_server, no_error_dialog
+from tests.lab.browsing import NOTEBOOK, Recorder, lab_page, lab_server, no_error_dialog, output_saved
 from tests.lab.conftest import requires_lab
 from tests.ui.conftest import TOKEN, UIServer, eventually, requires_chromium
 
@@ -40,15 +40,7 @@ def test_lab_runs_saves_and_reloads_a_notebook(lab_server: UIServer, lab_page: t
     page.locator(".jp-NotebookPanel").first.click()
     page.keyboard.press("Control+s")
 
-    def saved() -> bool:
-        model = lab_server.api("GET", "api/contents/six.ipynb")
-        return any(
-            "42" in "".join(o.get("text", ""))
-            for c in model["content"]["cells"]
-            for o in c.get("outputs", [])
-        )
-
-    eventually(saved, timeout=30)
+    eventually(lambda: output_saved(lab_server, "six.ipynb", "42"), timeout=30)
     page.reload()
     expect(page.locator(".jp-NotebookPanel .jp-OutputArea-output").first).to_contain_text(
         "42", timeout=60_000

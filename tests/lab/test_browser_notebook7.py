@@ -18,6 +18,7 @@ from tests.lab.browsing import (
     no_error_dialog,
     no_script_error,
     notebook7_page,
+    output_saved,
     watch,
 )
 from tests.lab.conftest import requires_notebook
@@ -62,15 +63,7 @@ def test_notebook7_tree_opens_runs_saves_and_reloads_a_notebook(
     expect(output).to_contain_text("42", timeout=60_000)
     notebook.keyboard.press("Control+s")
 
-    def saved() -> bool:
-        model = lab_server.api("GET", "api/contents/seven.ipynb")
-        return any(
-            "42" in "".join(o.get("text", ""))
-            for c in model["content"]["cells"]
-            for o in c.get("outputs", [])
-        )
-
-    eventually(saved, timeout=30)
+    eventually(lambda: output_saved(lab_server, "seven.ipynb", "42"), timeout=30)
     notebook.reload()
     expect(notebook.locator(".jp-NotebookPanel .jp-OutputArea-output").first).to_contain_text(
         "42", timeout=60_000

@@ -39,6 +39,7 @@ from ...config import ServerConfig
 from ...context import Activity
 from ...errors import BadRequest, ConfigError, Conflict, NBServerError, NotFound
 from ...protocol.wire import string_field
+from ...tasks import cancel
 from ..contents import paths
 from ..events.bus import EventSink
 from ..events.schemas import KERNEL_ACTIONS, kernel_action
@@ -408,10 +409,7 @@ class KernelManager:
         leave them all running and recorded for the next server on the same store. Kernels
         still starting are waited for first, so none is left unaccounted for."""
         for task in (self._culler, self._flusher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(task)
         self._culler = self._flusher = None
         for starting in list(self._starting.values()):
             with contextlib.suppress(Exception):

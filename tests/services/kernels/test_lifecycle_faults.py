@@ -138,20 +138,7 @@ async def status_until(ws: KernelSocket, state: str, timeout: float = 60) -> lis
 
 async def cell_outputs(ws: KernelSocket, msg_id: str, timeout: float = 60) -> tuple[list[Message], Message]:
     """The iopub messages of the cell ``msg_id`` up to its closing idle, and its reply."""
-    outputs: list[Message] = []
-    reply: Message | None = None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while reply is None or not outputs or outputs[-1].content.get("execution_state") != "idle":
-        msg = await ws.recv(timeout=max(0.1, deadline - loop.time()))
-        assert msg is not None, "the websocket closed"
-        if msg.parent_header.get("msg_id") != msg_id:
-            continue
-        if msg.channel == "shell":
-            reply = msg
-        elif msg.channel == "iopub":
-            outputs.append(msg)
-    return outputs, reply
+    return await ws.outputs_of(msg_id, timeout)
 
 
 # -- restarts that time out (point 2) --------------------------------------------------------------

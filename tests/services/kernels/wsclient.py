@@ -127,7 +127,10 @@ class KernelSocket:
 
     async def run(self, code: str, timeout: float = 60) -> tuple[list[Message], Message]:
         """Execute ``code``; return (iopub messages of it, execute_reply), waiting for idle."""
-        msg_id = await self.execute(code)
+        return await self.outputs_of(await self.execute(code), timeout)
+
+    async def outputs_of(self, msg_id: str, timeout: float = 60) -> tuple[list[Message], Message]:
+        """(the iopub messages of request ``msg_id`` up to its idle status, its shell reply)."""
         reply: Message | None = None
         idle = False
         outputs: list[Message] = []
